@@ -1,0 +1,34 @@
+"""The per-process state of the hot path: the policy store and the key cache, each with one owner."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+
+from keys.lookup import KeyCache, KeyRecord
+from routing.policy import PolicySnapshot, PolicyStore
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: KeyRecord
+    policy: PolicySnapshot
+
+
+class Gateway:
+    def __init__(self) -> None:
+        self.policy = PolicyStore(refresh_seconds=settings.LLMPROXY_POLICY_REFRESH_SECONDS)
+        self.keys = KeyCache(last_used_resolution=timedelta(seconds=settings.LLMPROXY_LAST_USED_RESOLUTION_SECONDS))
+
+    async def identify(self, token: str | None) -> Caller:
+        policy = await self.policy.current()
+        key = await self.keys.authenticate(token, version=policy.version)
+        return Caller(key=key, policy=policy)
+
+    def reset(self) -> None:
+        """Forget every cached key and policy (tests)."""
+        self.policy.invalidate()
+        self.keys.clear()
+
+
+gateway = Gateway()

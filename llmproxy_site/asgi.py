@@ -1,0 +1,37 @@
+"""ASGI entry point: Django, static files for the admin (servestatic, native ASGI), and the lifespan."""
+
+import os
+
+from django.conf import settings
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "llmproxy_site.settings")
+
+django_application = get_asgi_application()
+
+from servestatic import ServeStaticASGI  # noqa: E402
+
+from api.gateway import gateway  # noqa: E402
+from api.provider import litellm_module  # noqa: E402
+
+litellm_module()  # import LiteLLM at start-up, not on the first request
+
+static_application = ServeStaticASGI(django_application, root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
+
+
+async def application(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        await run_lifespan(receive, send)
+        return
+    await static_application(scope, receive, send)
+
+
+async def run_lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await gateway.keys.drain()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,86 @@
+"""The policy snapshot: an immutable picture of models and aliases, and the store that keeps it fresh."""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from routing.models import AllowedModel, ModelAlias
+from routing.providers import resolve_provider
+from routing.versioning import fetch_policy_version, read_policy_version
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    name: str
+    litellm_model: str
+    provider: str | None
+    api_base: str | None = None
+    api_key_env: str | None = None
+    max_tokens: int | None = None
+    timeout_seconds: float = 600.0
+    num_retries: int = 0
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    models: Mapping[str, ModelPolicy] = field(default_factory=dict)  # enabled models only
+    aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> model name (possibly disabled)
+    version: str | None = None
+
+
+def build_policy_snapshot(version: str | None = None) -> PolicySnapshot:
+    default_timeout = settings.LLMPROXY_DEFAULT_TIMEOUT_SECONDS
+    default_retries = settings.LLMPROXY_DEFAULT_NUM_RETRIES
+    models = {}
+    for row in AllowedModel.objects.filter(enabled=True):
+        litellm_model = row.effective_litellm_model
+        models[row.name] = ModelPolicy(
+            name=row.name,
+            litellm_model=litellm_model,
+            provider=resolve_provider(litellm_model, row.api_base or None),
+            api_base=row.api_base or None,
+            api_key_env=row.api_key_env or None,
+            max_tokens=row.max_tokens,
+            timeout_seconds=row.timeout_seconds or default_timeout,
+            num_retries=default_retries if row.num_retries is None else row.num_retries,
+        )
+    aliases = dict(ModelAlias.objects.values_list("alias", "target__name"))
+    return PolicySnapshot(models=MappingProxyType(models), aliases=MappingProxyType(aliases), version=version)
+
+
+def load_policy_snapshot() -> PolicySnapshot:
+    version = read_policy_version()
+    return build_policy_snapshot(version)
+
+
+class PolicyStore:
+    """Holds the current snapshot; checks the version row at most every `refresh_seconds`."""
+
+    def __init__(self, *, refresh_seconds: float) -> None:
+        self._refresh_seconds = refresh_seconds
+        self._snapshot: PolicySnapshot | None = None
+        self._next_check = 0.0
+        self._refreshing = False
+
+    async def current(self) -> PolicySnapshot:
+        snapshot = self._snapshot
+        now = time.monotonic()
+        if snapshot is not None and (now < self._next_check or self._refreshing):
+            return snapshot
+        self._refreshing = True
+        try:
+            version = await fetch_policy_version()
+            if snapshot is None or version != snapshot.version:
+                snapshot = await sync_to_async(build_policy_snapshot)(version)
+                self._snapshot = snapshot
+            self._next_check = time.monotonic() + self._refresh_seconds
+        finally:
+            self._refreshing = False
+        return snapshot
+
+    def invalidate(self) -> None:
+        self._snapshot = None
