@@ -123,6 +123,7 @@ LOGGING = {
         "LiteLLM Router": {"level": "WARNING"},
         "LiteLLM Proxy": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},  # every 4xx is an answer to a client, not a server problem
     },
 }
 

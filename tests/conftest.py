@@ -74,12 +74,12 @@ def api_key(transactional_db) -> str:
 
 
 @pytest.fixture
-def client(gateway_url: str, api_key: str, policy: dict) -> openai.OpenAI:
+def openai_client(gateway_url: str, api_key: str, policy: dict) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=20)
 
 
 @pytest.fixture
-def async_client(gateway_url: str, api_key: str, policy: dict) -> openai.AsyncOpenAI:
+def async_openai_client(gateway_url: str, api_key: str, policy: dict) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=20)
 
 

@@ -1,0 +1,65 @@
+# Entry points: make run · make demo · make test · make serve · make lint
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+DEMO_PROVIDER_PORT ?= 9100
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/llmproxy
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export LITELLM_OFFLINE_MODE := true
+
+.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+dev-install: $(VENV)/.dev-installed
+
+migrate: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput
+
+static: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py collectstatic --noinput --verbosity 0
+
+## run: set up on a fresh clone (venv, pinned deps, SQLite migrations, admin static files) and serve on :8000
+run: migrate static
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(VENV)/bin/uvicorn llmproxy_site.asgi:application --host $(HOST) --port $(PORT)
+
+## demo: the fake provider beside the gateway, a seeded demo model and a ready key
+demo: migrate static
+	DJANGO_DEBUG=1 DEMO_PROVIDER_PORT=$(DEMO_PROVIDER_PORT) HOST=$(HOST) PORT=$(PORT) VENV=$(VENV) sh scripts/demo.sh
+
+## serve: production-style, several workers, DEBUG off (needs DJANGO_SECRET_KEY)
+serve: migrate static
+	DJANGO_DEBUG=0 $(VENV)/bin/uvicorn llmproxy_site.asgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log
+
+lint: dev-install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## test: lint, then the whole suite on SQLite and (when reachable, always in CI) on PostgreSQL
+test: lint test-sqlite
+	@if [ -n "$$CI" ] || $(PY) scripts/postgres_reachable.py "$(POSTGRES_URL)"; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "PostgreSQL not reachable at $(POSTGRES_URL): skipped the PostgreSQL run"; \
+	fi
+
+test-sqlite: dev-install
+	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: dev-install
+	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) staticfiles test_db.sqlite3 .demo

@@ -1,0 +1,94 @@
+"""The Django admin as an operator uses it (Django's test client, logged in as a superuser)."""
+
+import re
+
+import httpx
+import pytest
+
+from keys.models import ApiKey
+from routing.models import AllowedModel, ModelAlias
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("page", ["keys/apikey/", "routing/allowedmodel/", "routing/modelalias/", "keys/apikey/add/"])
+def test_admin_pages_render(admin_client, policy, api_key, page):
+    response = admin_client.get(f"/admin/{page}")
+    assert response.status_code == 200
+
+
+def test_model_list_shows_provider_cap_and_aliases(admin_client, policy):
+    html = admin_client.get("/admin/routing/allowedmodel/").content.decode()
+    assert "anthropic" in html and "openai" in html
+    assert "fast" in html
+
+
+def test_admin_creates_a_key_shown_once_that_works(admin_client, gateway_url, policy):
+    response = admin_client.post("/admin/keys/apikey/add/", {"name": "browser-app", "allowed_models": "fast"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    key = re.search(r'value="(llmp_[^"]+)"', html).group(1)
+    assert "copy-api-key" in html and "shown only once" in html
+    assert response["Cache-Control"] == "no-store"
+    stored = ApiKey.objects.get(name="browser-app")
+    assert stored.prefix == key[: len(stored.prefix)]
+    assert key not in admin_client.get(f"/admin/keys/apikey/{stored.pk}/change/").content.decode()
+    ok = httpx.post(
+        f"{gateway_url}/v1/chat/completions",
+        json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert ok.status_code == 200
+
+
+def test_revoke_action(admin_client, api_key):
+    pk = ApiKey.objects.get(name="test-app").pk
+    response = admin_client.post(
+        "/admin/keys/apikey/", {"action": "revoke_selected", "_selected_action": [pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert ApiKey.objects.get(pk=pk).revoked_at is not None
+
+
+def test_admin_refuses_a_model_nothing_can_route(admin_client):
+    response = admin_client.post(
+        "/admin/routing/allowedmodel/add/",
+        {"name": "mystery-model", "enabled": "on", "aliases-TOTAL_FORMS": "0", "aliases-INITIAL_FORMS": "0"},
+    )
+    assert response.status_code == 200
+    assert "No provider can route" in response.content.decode()
+    assert not AllowedModel.objects.filter(name="mystery-model").exists()
+
+
+def test_admin_adds_a_model_with_an_inline_alias(admin_client):
+    response = admin_client.post(
+        "/admin/routing/allowedmodel/add/",
+        {
+            "name": "claude-3-7-sonnet-20250219",
+            "enabled": "on",
+            "max_tokens": "300",
+            "aliases-TOTAL_FORMS": "1",
+            "aliases-INITIAL_FORMS": "0",
+            "aliases-0-alias": "sonnet",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    model = AllowedModel.objects.get(name="claude-3-7-sonnet-20250219")
+    assert model.provider == "anthropic" and model.max_tokens == 300
+    assert ModelAlias.objects.get(alias="sonnet").target == model
+
+
+def test_alias_may_not_shadow_a_model_name(admin_client, policy):
+    target = AllowedModel.objects.get(name="gpt-4o-mini")
+    response = admin_client.post("/admin/routing/modelalias/add/", {"alias": "capped", "target": target.pk})
+    assert response.status_code == 200
+    assert "already the name of an allowed model" in response.content.decode()
+
+
+def test_provider_secret_is_never_shown(admin_client, monkeypatch, policy):
+    monkeypatch.setenv("TEAM_OPENAI_KEY", "sk-very-secret-provider-key-123")
+    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="TEAM_OPENAI_KEY")
+    pk = AllowedModel.objects.get(name="gpt-4o-mini").pk
+    html = admin_client.get(f"/admin/routing/allowedmodel/{pk}/change/").content.decode()
+    assert "TEAM_OPENAI_KEY is set" in html
+    assert "sk-very-secret-provider-key-123" not in html

@@ -1,0 +1,138 @@
+"""Provider faults become documented statuses or one SSE error event; the next request is served normally."""
+
+import httpx
+import openai
+import pytest
+
+from tests.support.live_server import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def assert_openai_error_shape(body: dict) -> dict:
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def post(gateway_url: str, api_key: str, body: dict, **kwargs) -> httpx.Response:
+    return httpx.post(
+        f"{gateway_url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected_status", "expected_retry_after"),
+    [
+        (500, None, 502, None),
+        (502, None, 502, None),
+        (503, None, 503, None),
+        (429, {"retry-after": "7"}, 429, "7"),
+        (429, None, 429, None),
+        (401, None, 502, None),
+        (400, None, 400, None),
+    ],
+)
+def test_provider_status_is_mapped(
+    gateway_url, api_key, policy, fake_provider, status, headers, expected_status, expected_retry_after
+):
+    fake_provider.fail_next("status", status=status, headers=headers)
+    response = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO})
+    assert response.status_code == expected_status
+    error = assert_openai_error_shape(response.json())
+    assert response.headers.get("retry-after") == expected_retry_after
+    assert "llmproxy-no-key" not in response.text
+    if status == 401:
+        assert "gpt-4o-mini" in error["message"]
+    # The next request is served normally.
+    assert post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+
+
+def test_provider_error_before_the_first_chunk_is_a_real_http_status(gateway_url, api_key, policy, fake_provider):
+    fake_provider.fail_next("status", status=503)
+    response = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/json")
+    assert_openai_error_shape(response.json())
+
+
+def test_invalid_json_from_the_provider_is_a_502(gateway_url, api_key, policy, fake_provider):
+    fake_provider.fail_next("invalid_json")
+    response = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO})
+    assert response.status_code == 502
+    assert_openai_error_shape(response.json())
+
+
+def test_provider_timeout_is_a_504_within_the_model_timeout(gateway_url, api_key, policy, fake_provider):
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(
+        name="slowpoke", litellm_model="openai/slow", api_base=fake_provider.openai_base, timeout_seconds=1
+    )
+    fake_provider.fail_next("slow", delay=5)
+    response = post(gateway_url, api_key, {"model": "slowpoke", "messages": HELLO})
+    assert response.status_code == 504
+    assert response.elapsed.total_seconds() < 4
+    assert assert_openai_error_shape(response.json())["type"] == "timeout"
+
+
+def test_unreachable_provider_is_a_502(gateway_url, api_key, policy):
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(name="nowhere", litellm_model="openai/x", api_base=f"http://127.0.0.1:{free_port()}/v1")
+    response = post(gateway_url, api_key, {"model": "nowhere", "messages": HELLO})
+    assert response.status_code == 502
+    assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable" or response.status_code == 502
+
+
+def read_sse(response: httpx.Response) -> list[str]:
+    return [line.removeprefix("data: ") for line in response.text.split("\n\n") if line.startswith("data: ")]
+
+
+def test_stream_cut_midway_ends_with_one_error_event_and_no_done(gateway_url, api_key, policy, fake_provider):
+    fake_provider.fail_next("cut", after=2)
+    response = post(
+        gateway_url,
+        api_key,
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "REPEAT 20"}], "stream": True},
+    )
+    assert response.status_code == 200
+    events = read_sse(response)
+    assert events[-1] != "[DONE]"
+    assert '"error"' in events[-1]
+    assert sum('"error"' in event for event in events) == 1
+
+
+def test_error_event_inside_a_provider_stream_is_relayed_as_one_error_event(
+    gateway_url, api_key, policy, fake_provider
+):
+    fake_provider.fail_next("stream_error")
+    response = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    events = read_sse(response)
+    assert "[DONE]" not in events
+    assert sum('"error"' in event for event in events) == 1
+
+
+def test_sse_framing_and_headers(gateway_url, api_key, policy):
+    response = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.text.endswith("data: [DONE]\n\n")
+    assert all(block.startswith("data: ") for block in response.text.split("\n\n") if block)
+
+
+def test_sdk_sees_a_cut_stream_as_an_error(openai_client, fake_provider):
+    fake_provider.fail_next("cut", after=2)
+    with pytest.raises(openai.APIError):
+        list(
+            openai_client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "REPEAT 20"}], stream=True
+            )
+        )
