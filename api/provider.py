@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 PLACEHOLDER_API_KEY = "llmproxy-no-key"
+# LiteLLM silently drops `user` for OpenAI-compatible models outside OpenAI's catalog; send it in the body.
+OPENAI_WIRE_PROVIDERS = frozenset({"openai", "hosted_vllm", "openai_like", "custom_openai"})
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -64,8 +66,11 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
     )
     if model.api_base:
         arguments["api_base"] = model.api_base
-    if chat.extra_body:
-        arguments["extra_body"] = chat.extra_body
+    extra_body = dict(chat.extra_body)
+    if model.provider in OPENAI_WIRE_PROVIDERS and "user" in arguments:
+        extra_body["user"] = arguments.pop("user")
+    if extra_body:
+        arguments["extra_body"] = extra_body
     if stream:
         arguments["stream"] = True
     return arguments

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -31,6 +32,14 @@ class KeyRecord:
     expires_at: datetime | None
     revoked: bool
     allowed_models: frozenset[str] | None  # None: no per-key allowlist
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_budget_usd: Decimal | None = None
+    budget_period: str = "month"
+
+    @property
+    def has_limits(self) -> bool:
+        return self.rpm_limit is not None or self.tpm_limit is not None or self.max_budget_usd is not None
 
     @classmethod
     def from_model(cls, api_key: ApiKey) -> "KeyRecord":
@@ -42,6 +51,10 @@ class KeyRecord:
             expires_at=api_key.expires_at,
             revoked=api_key.revoked_at is not None,
             allowed_models=frozenset(names) if names else None,
+            rpm_limit=api_key.rpm_limit,
+            tpm_limit=api_key.tpm_limit,
+            max_budget_usd=api_key.max_budget_usd,
+            budget_period=api_key.budget_period,
         )
 
 

@@ -37,6 +37,11 @@ def live_gateway(django_db_setup, django_db_blocker) -> Iterator[LiveGateway]:
     server = LiveGateway().start()
     yield server
     server.stop()
+    from django.db import connections
+
+    for connection in connections.all():  # the server's pooled connections would block dropping the test DB
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
 
 
 @pytest.fixture

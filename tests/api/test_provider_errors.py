@@ -46,7 +46,8 @@ def test_rate_limit_carries_retry_after():
 def test_provider_messages_are_scrubbed(monkeypatch):
     monkeypatch.setenv("SOME_PROVIDER_API_KEY", "super-secret-provider-value")
     exc = litellm.BadRequestError(
-        message="bad key super-secret-provider-value for https://h/v1?key=abc123456 Authorization: Bearer sk-abcdefghijk",
+        message="bad key super-secret-provider-value for https://h/v1?key=abc123456 "
+        "Authorization: Bearer sk-abcdefghijk",
         model="m",
         llm_provider="openai",
     )

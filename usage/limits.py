@@ -1,0 +1,97 @@
+"""Per-key limits: requests per minute, tokens per minute and a spend budget per period."""
+
+import calendar
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from keys.lookup import KeyRecord
+from usage.counters import Admission, AdmissionResult
+
+DEFAULT_TOKEN_RESERVATION = 4096
+MICRO = Decimal(1_000_000)
+
+
+class LimitExceeded(Exception):
+    """A key is over one of its limits (HTTP 429 in the API)."""
+
+    def __init__(self, message: str, *, type: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.type = type
+        self.headers = headers
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """What one admitted request holds: its buckets, its reservation and the headers to send."""
+
+    admission: Admission
+    headers: dict[str, str]
+    budget_ttl_seconds: int
+
+
+def budget_bucket(key: KeyRecord, now: datetime) -> tuple[str, int]:
+    """The budget bucket of the current period and the seconds until the period ends (0: never)."""
+    if key.budget_period == "day":
+        end = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+        return f"budget:{key.id}:day:{now:%Y-%m-%d}", end
+    if key.budget_period == "month":
+        days_in_month = calendar.monthrange(now.year, now.month)[1]
+        end = (days_in_month - now.day) * 86400 + 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+        return f"budget:{key.id}:month:{now:%Y-%m}", end
+    return f"budget:{key.id}:total", 0
+
+
+def plan_admission(key: KeyRecord, *, token_reservation: int | None, now: datetime) -> tuple[Admission, int]:
+    minute = int(now.timestamp() // 60)
+    bucket, budget_ttl = budget_bucket(key, now)
+    admission = Admission(
+        requests_bucket=f"rpm:{key.id}:{minute}",
+        tokens_bucket=f"tpm:{key.id}:{minute}",
+        budget_bucket=bucket,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        budget_micro_usd=None if key.max_budget_usd is None else int(key.max_budget_usd * MICRO),
+        token_reservation=token_reservation or DEFAULT_TOKEN_RESERVATION,
+    )
+    return admission, budget_ttl
+
+
+def rate_limit_headers(key: KeyRecord, result: AdmissionResult, now: datetime) -> dict[str, str]:
+    reset = f"{60 - now.second - now.microsecond / 1e6:.3f}s".replace(".000s", "s")
+    headers: dict[str, str] = {}
+    if key.rpm_limit is not None:
+        headers["x-ratelimit-limit-requests"] = str(key.rpm_limit)
+        headers["x-ratelimit-remaining-requests"] = str(max(0, key.rpm_limit - result.requests_used))
+        headers["x-ratelimit-reset-requests"] = reset
+    if key.tpm_limit is not None:
+        headers["x-ratelimit-limit-tokens"] = str(key.tpm_limit)
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, key.tpm_limit - result.tokens_used))
+        headers["x-ratelimit-reset-tokens"] = reset
+    return headers
+
+
+def refusal_error(key: KeyRecord, result: AdmissionResult, headers: dict[str, str], budget_ttl: int,
+                  now: datetime) -> LimitExceeded:  # fmt: skip
+    if result.reason == "budget":
+        retry = {"Retry-After": str(budget_ttl)} if budget_ttl else {}
+        period = "in total" if key.budget_period == "total" else f"this {key.budget_period}"
+        return LimitExceeded(
+            f"This API key has spent its budget of ${key.max_budget_usd} {period}.",
+            type="insufficient_quota",
+            headers={**headers, **retry},
+        )
+    what = "requests" if result.reason == "requests" else "tokens"
+    limit = key.rpm_limit if result.reason == "requests" else key.tpm_limit
+    retry_after = max(1, math.ceil(60 - now.second - now.microsecond / 1e6))
+    return LimitExceeded(
+        f"Rate limit reached for this API key: {limit} {what} per minute. Try again in {retry_after}s.",
+        type="rate_limit_exceeded",
+        headers={**headers, "Retry-After": str(retry_after)},
+    )
+
+
+def micro_usd(cost_usd: float | None) -> int:
+    return 0 if not cost_usd else max(0, round(cost_usd * 1_000_000))

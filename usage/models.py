@@ -1,0 +1,69 @@
+from django.db import models
+
+
+class EndReason(models.TextChoices):
+    COMPLETED = "completed"
+    PROVIDER_ERROR = "provider_error"
+    CLIENT_DISCONNECTED = "client_disconnected"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+
+
+class RequestLog(models.Model):
+    """One row per request to /v1/chat/completions, written in batches off the request path."""
+
+    created_at = models.DateTimeField(db_index=True)
+    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    key_name = models.CharField(max_length=100, blank=True, default="")
+    requested_model = models.CharField(max_length=200, blank=True, default="")
+    resolved_model = models.CharField(max_length=200, blank=True, default="")
+    litellm_model = models.CharField(max_length=200, blank=True, default="")
+    streamed = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    usage_estimated = models.BooleanField(default=False)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    latency_ms = models.FloatField()
+    ttft_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["api_key", "created_at"]),
+            models.Index(fields=["resolved_model", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.key_name or '-'} {self.resolved_model or '-'} {self.status}"
+
+
+class DailyUsage(models.Model):
+    """Per day, key and resolved model: the rollup the dashboard and reports read."""
+
+    day = models.DateField()
+    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    key_name = models.CharField(max_length=100, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        ordering = ["-day", "key_name", "model"]
+        verbose_name_plural = "daily usage"
+        constraints = [models.UniqueConstraint(fields=["day", "key_name", "model"], name="daily_usage_unique")]
+        indexes = [models.Index(fields=["key_name", "day"]), models.Index(fields=["model", "day"])]
+
+
+class LimitCounter(models.Model):
+    """Rate-limit and budget counters when no Redis is configured (atomic upserts, shared by all workers)."""
+
+    bucket = models.CharField(max_length=200, unique=True)
+    value = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)

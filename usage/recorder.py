@@ -1,0 +1,118 @@
+"""The request log: rows are buffered in memory and written in batches, never on the request path.
+
+A row is added with `record()` (no I/O). A background task flushes every `interval` seconds or as soon as
+`batch_size` rows wait; `close()` (ASGI lifespan shutdown) flushes whatever is left. When the database is
+unavailable the rows stay buffered and are retried, up to `max_buffered` rows; past that the oldest rows
+are dropped and counted in `dropped` (and logged), so a long outage cannot exhaust memory.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from usage.db import run_in_db_thread
+
+logger = logging.getLogger(__name__)
+
+
+def write_rows(rows: list[dict[str, Any]]) -> None:
+    """Insert the rows and fold them into the daily rollup, in one transaction."""
+    from usage.models import DailyUsage, RequestLog
+
+    rollup: dict[tuple, dict[str, Any]] = defaultdict(
+        lambda: {"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0)}
+    )
+    for row in rows:
+        totals = rollup[(row["created_at"].date(), row["key_name"], row["resolved_model"], row["api_key_id"])]
+        totals["requests"] += 1
+        totals["errors"] += row["status"] >= 400
+        totals["prompt_tokens"] += row["prompt_tokens"]
+        totals["completion_tokens"] += row["completion_tokens"]
+        totals["cost_usd"] += row["cost_usd"] or Decimal(0)
+    with transaction.atomic():
+        RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
+        for (day, key_name, model, key_id), totals in rollup.items():
+            updated = DailyUsage.objects.filter(day=day, key_name=key_name, model=model).update(
+                **{name: F(name) + value for name, value in totals.items()}
+            )
+            if not updated:
+                DailyUsage.objects.create(day=day, key_name=key_name, model=model, api_key_id=key_id, **totals)
+
+
+class UsageRecorder:
+    def __init__(self, *, interval: float = 1.0, batch_size: int = 200, max_buffered: int = 100_000) -> None:
+        self.interval = interval
+        self.batch_size = batch_size
+        self.max_buffered = max_buffered
+        self.dropped = 0
+        self.written = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._flusher: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._flush_lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def record(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        overflow = len(self._buffer) - self.max_buffered
+        if overflow > 0:
+            del self._buffer[:overflow]
+            self.dropped += overflow
+            logger.error("usage buffer full: dropped %s oldest request-log rows (database unavailable?)", overflow)
+        self._ensure_flusher()
+        if len(self._buffer) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    def _ensure_flusher(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._flusher is not None and not self._flusher.done() and self._loop is loop:
+            return
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._flusher = loop.create_task(self._run(), name="usage-flusher")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write everything buffered; on failure keep the rows for the next try. Returns rows written."""
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        async with self._flush_lock:
+            written = 0
+            while self._buffer:
+                batch = self._buffer[: self.batch_size * 5]
+                del self._buffer[: len(batch)]
+                try:
+                    await run_in_db_thread(write_rows, batch)
+                except Exception:
+                    self._buffer[:0] = batch  # keep them, oldest first, for the next try
+                    logger.warning("could not write %s request-log rows; will retry", len(batch), exc_info=True)
+                    return written
+                written += len(batch)
+                self.written += len(batch)
+            return written
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._flusher
+            self._flusher = None
+        self._flush_lock = None
+        await self.flush()
