@@ -1,5 +1,6 @@
 """The HTTP face: the OpenAI-compatible endpoints of the ninja API."""
 
+import asyncio
 import time
 
 from asgiref.sync import sync_to_async
@@ -11,11 +12,11 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from api import provider
-from api.errors import GatewayError, error_response, invalid_request, unauthorized
+from api.accounting import RequestAccount
+from api.errors import REJECTIONS, GatewayError, as_gateway_error, error_response, invalid_request, unauthorized
 from api.gateway import Caller, gateway
 from api.schemas import ChatCompletionRequest, parse_chat_request
-from keys.lookup import InvalidApiKey
-from routing.resolver import ModelNotAllowed, resolve, visible_model_names
+from routing.resolver import resolve, visible_model_names
 
 api = NinjaAPI(
     title="llmproxy",
@@ -33,24 +34,17 @@ class ApiKeyAuth(HttpBearer):
 api_key_auth = ApiKeyAuth()
 
 
-@api.exception_handler(GatewayError)
-def on_gateway_error(request: HttpRequest, exc: GatewayError) -> HttpResponse:
-    return error_response(exc)
+def on_rejection(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(as_gateway_error(exc))
 
 
-@api.exception_handler(InvalidApiKey)
-def on_invalid_key(request: HttpRequest, exc: InvalidApiKey) -> HttpResponse:
-    return error_response(unauthorized(str(exc)))
+for rejection in REJECTIONS:
+    api.add_exception_handler(rejection, on_rejection)
 
 
 @api.exception_handler(AuthenticationError)
 def on_missing_key(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(unauthorized("Missing API key: send 'Authorization: Bearer llmp_…'."))
-
-
-@api.exception_handler(ModelNotAllowed)
-def on_model_not_allowed(request: HttpRequest, exc: ModelNotAllowed) -> HttpResponse:
-    return error_response(invalid_request(exc.message, param="model", code="model_not_found"))
 
 
 @api.exception_handler(NinjaValidationError)
@@ -63,6 +57,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(GatewayError(exc.status_code, str(exc)))
 
 
+def bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 CHAT_REQUEST_BODY = {
     "required": True,
     "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema()}},
@@ -71,17 +70,44 @@ CHAT_REQUEST_BODY = {
 
 @api.post(
     "/v1/chat/completions",
-    auth=api_key_auth,
     summary="Create a chat completion (OpenAI-compatible; stream: true for SSE)",
-    openapi_extra={"requestBody": CHAT_REQUEST_BODY},
+    openapi_extra={"requestBody": CHAT_REQUEST_BODY, "security": [{"ApiKeyAuth": []}]},
 )
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    caller: Caller = request.auth
+    account = RequestAccount(gateway)
+    try:
+        response = await answer_chat(request, account)
+    except asyncio.CancelledError:  # the client went away while we waited for the provider
+        account.disconnected()
+        account.finish()
+        raise
+    except REJECTIONS as exc:
+        error = as_gateway_error(exc)
+        account.fail(error, rejected=not error.from_provider)
+        account.finish()
+        if account.limit_hold is not None:
+            error.headers = {**account.limit_hold.headers, **error.headers}
+        return error_response(error)
+    if not account.streamed:
+        account.finish()
+    if account.limit_hold is not None:
+        for name, value in account.limit_hold.headers.items():
+            response[name] = value
+    return response
+
+
+async def answer_chat(request: HttpRequest, account: RequestAccount) -> HttpResponse:
+    caller = await gateway.identify(bearer_token(request))
+    account.api_key = caller.key
     chat = parse_chat_request(request.body)
+    account.requested_model, account.streamed, account.messages = chat.model, chat.stream, chat.messages
     route = resolve(caller.policy, requested_model=chat.model, params=chat.params, allowlist=caller.key.allowed_models)
+    account.route = route
+    reservation = route.params.get("max_completion_tokens") or route.params.get("max_tokens")
+    account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=reservation)
     if chat.stream:
-        return await provider.stream(route, chat)
-    return await provider.complete(route, chat)
+        return await provider.stream(route, chat, account)
+    return await provider.complete(route, chat, account)
 
 
 @api.get("/v1/models", auth=api_key_auth, summary="List the models and aliases this key may use")

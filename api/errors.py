@@ -7,6 +7,10 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
+from keys.lookup import InvalidApiKey
+from routing.resolver import ModelNotAllowed
+from usage.limits import LimitExceeded
+
 SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 SECRET_PATTERNS = (
     re.compile(r"llmp_[A-Za-z0-9_\-]{8,}"),
@@ -27,8 +31,10 @@ class GatewayError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        from_provider: bool = False,
     ) -> None:
         super().__init__(message)
+        self.from_provider = from_provider
         self.status = status
         self.message = message
         self.type = type
@@ -46,6 +52,22 @@ def invalid_request(message: str, *, param: str | None = None, code: str | None 
 
 def unauthorized(message: str) -> GatewayError:
     return GatewayError(401, message, type="invalid_request_error", code="invalid_api_key")
+
+
+def as_gateway_error(exc: Exception) -> GatewayError:
+    """Every rejection the gateway itself makes, as the one error type clients see."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, InvalidApiKey):
+        return unauthorized(str(exc))
+    if isinstance(exc, ModelNotAllowed):
+        return invalid_request(exc.message, param="model", code="model_not_found")
+    if isinstance(exc, LimitExceeded):
+        return GatewayError(429, exc.message, type=exc.type, code=exc.type, headers=exc.headers)
+    raise TypeError(f"not a gateway rejection: {type(exc).__name__}")
+
+
+REJECTIONS = (GatewayError, InvalidApiKey, ModelNotAllowed, LimitExceeded)
 
 
 def error_response(error: GatewayError) -> HttpResponse:

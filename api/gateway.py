@@ -7,6 +7,8 @@ from django.conf import settings
 
 from keys.lookup import KeyCache, KeyRecord
 from routing.policy import PolicySnapshot, PolicyStore
+from usage.limits import LimitKeeper, counters_from_settings
+from usage.recorder import UsageRecorder
 
 
 @dataclass(frozen=True)
@@ -19,11 +21,23 @@ class Gateway:
     def __init__(self) -> None:
         self.policy = PolicyStore(refresh_seconds=settings.LLMPROXY_POLICY_REFRESH_SECONDS)
         self.keys = KeyCache(last_used_resolution=timedelta(seconds=settings.LLMPROXY_LAST_USED_RESOLUTION_SECONDS))
+        self.usage = UsageRecorder(
+            interval=settings.LLMPROXY_USAGE_FLUSH_SECONDS,
+            batch_size=settings.LLMPROXY_USAGE_BATCH_SIZE,
+            max_buffered=settings.LLMPROXY_USAGE_MAX_BUFFERED,
+        )
+        self.limits = LimitKeeper(counters_from_settings(settings.REDIS_URL))
 
     async def identify(self, token: str | None) -> Caller:
         policy = await self.policy.current()
         key = await self.keys.authenticate(token, version=policy.version)
         return Caller(key=key, policy=policy)
+
+    async def shutdown(self) -> None:
+        """Flush what is buffered (ASGI lifespan shutdown): no usage row is lost on a graceful stop."""
+        await self.limits.drain()
+        await self.keys.drain()
+        await self.usage.close()
 
     def reset(self) -> None:
         """Forget every cached key and policy (tests)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 
+from api.accounting import RequestAccount
 from api.errors import GatewayError, sse_error_event
 from api.provider_errors import map_provider_exception
 from api.schemas import ChatRequest
@@ -47,6 +48,7 @@ def provider_api_key(route: Route) -> str | None:
                 f"The gateway has no provider credentials for model '{model.name}'. Tell the gateway's operator.",
                 type="api_error",
                 code="provider_not_configured",
+                from_provider=True,
             )
         return value
     return PLACEHOLDER_API_KEY if model.api_base else None
@@ -76,25 +78,29 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
     return arguments
 
 
-async def complete(route: Route, chat: ChatRequest) -> HttpResponse:
+async def complete(route: Route, chat: ChatRequest, account: RequestAccount) -> HttpResponse:
     try:
         response = await litellm_module().acompletion(**completion_arguments(route, chat, stream=False))
     except GatewayError:
         raise
     except Exception as exc:
         raise map_provider_exception(exc, model=route.requested_model) from None
-    body = response.model_dump_json(exclude_none=True)
-    return HttpResponse(body, content_type="application/json")
+    account.set_usage(getattr(response, "usage", None))
+    return HttpResponse(response.model_dump_json(exclude_none=True), content_type="application/json")
 
 
-def encode_chunk(chunk: Any) -> bytes:
-    return b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+def encode_chunk(chunk: Any, *, without_usage: bool = False) -> bytes:
+    exclude = {"usage"} if without_usage else None
+    return b"data: " + chunk.model_dump_json(exclude_none=True, exclude=exclude).encode() + b"\n\n"
 
 
-async def stream(route: Route, chat: ChatRequest) -> StreamingHttpResponse:
+async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> StreamingHttpResponse:
     """Open the provider stream and wait for its first chunk, so early failures get a real HTTP status."""
+    arguments = completion_arguments(route, chat, stream=True)
+    client_wants_usage = bool((arguments.get("stream_options") or {}).get("include_usage"))
+    arguments["stream_options"] = {**(arguments.get("stream_options") or {}), "include_usage": True}
     try:
-        chunks = await litellm_module().acompletion(**completion_arguments(route, chat, stream=True))
+        chunks = await litellm_module().acompletion(**arguments)
     except GatewayError:
         raise
     except Exception as exc:
@@ -108,27 +114,53 @@ async def stream(route: Route, chat: ChatRequest) -> StreamingHttpResponse:
         if isinstance(exc, Exception):
             raise map_provider_exception(exc, model=route.requested_model) from None
         raise
-    response = StreamingHttpResponse(
-        relay_events(first, chunks, model=route.requested_model), content_type="text/event-stream"
-    )
+    account.first_byte()
+    events = relay_events(first, chunks, model=route.requested_model, account=account, forward_usage=client_wants_usage)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     for name, value in SSE_HEADERS.items():
         response[name] = value
+    # If the client is gone before the body starts, the generator never runs: account for it on close.
+    response._resource_closers.append(account.finish_threadsafe)
     return response
 
 
-async def relay_events(first: Any, chunks: Any, *, model: str) -> AsyncIterator[bytes]:
+def _note_chunk(chunk: Any, account: RequestAccount) -> None:
+    for choice in chunk.choices:
+        content = getattr(choice.delta, "content", None)
+        if content:
+            account.delivered_text.append(content)
+
+
+async def relay_events(first: Any, chunks: Any, *, model: str, account: RequestAccount,
+                       forward_usage: bool) -> AsyncIterator[bytes]:  # fmt: skip
     try:
         if first is not None:
-            yield encode_chunk(first)
-            async for chunk in chunks:
-                yield encode_chunk(chunk)
+            chunk = first
+            iterator = aiter(chunks)
+            while True:
+                usage = getattr(chunk, "usage", None)
+                if usage:
+                    account.set_usage(usage)
+                if chunk.choices:
+                    _note_chunk(chunk, account)
+                    yield encode_chunk(chunk, without_usage=bool(usage) and not forward_usage)
+                elif not usage or forward_usage:
+                    yield encode_chunk(chunk)
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
         yield DONE_EVENT
     except asyncio.CancelledError:
+        account.disconnected()
         raise
     except Exception as exc:
-        yield sse_error_event(map_provider_exception(exc, model=model))
+        error = map_provider_exception(exc, model=model)
+        account.fail(error, rejected=False)
+        yield sse_error_event(error)
     finally:
         await close_quietly(chunks)
+        account.finish()
 
 
 async def close_quietly(chunks: Any) -> None:

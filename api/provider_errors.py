@@ -34,6 +34,12 @@ def _retry_after(exc: BaseException) -> str | None:
 
 
 def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
+    error = _map(exc, model=model)
+    error.from_provider = True
+    return error
+
+
+def _map(exc: BaseException, *, model: str) -> GatewayError:
     status = getattr(exc, "status_code", None)
     message = _provider_message(exc)
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)) or status == 408:

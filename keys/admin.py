@@ -86,7 +86,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created = create_api_key(name=obj.name, models=obj.model_allowlist, expires_at=obj.expires_at)
+        created = create_api_key(
+            name=obj.name,
+            models=obj.model_allowlist,
+            expires_at=obj.expires_at,
+            rpm_limit=obj.rpm_limit,
+            tpm_limit=obj.tpm_limit,
+            max_budget_usd=obj.max_budget_usd,
+            budget_period=obj.budget_period,
+        )
         saved = created.api_key
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = saved.pk, saved.prefix, saved.key_hash, saved.created_at
         obj._state.adding = False

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +22,15 @@ class CreatedKey:
 
 
 def create_api_key(
-    *, name: str, models: list[str] | None = None, expires_in_days: int | None = None, expires_at=None
+    *,
+    name: str,
+    models: list[str] | None = None,
+    expires_in_days: int | None = None,
+    expires_at=None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    max_budget_usd: Decimal | None = None,
+    budget_period: str = "month",
 ) -> CreatedKey:
     plaintext = generate_key()
     if expires_in_days is not None:
@@ -32,10 +41,31 @@ def create_api_key(
         key_hash=hash_key(plaintext),
         allowed_models=",".join(models or []),
         expires_at=expires_at,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        max_budget_usd=max_budget_usd,
+        budget_period=budget_period,
     )
     api_key.full_clean()
     api_key.save()
     return CreatedKey(api_key=api_key, plaintext=plaintext)
+
+
+UNCHANGED = object()
+
+
+def set_api_key_limits(*, name: str, **limits) -> ApiKey:
+    """Change rpm_limit / tpm_limit / max_budget_usd / budget_period; a value of None removes that limit."""
+    try:
+        api_key = ApiKey.objects.get(name=name)
+    except ApiKey.DoesNotExist:
+        raise ApiKeyNotFound(name) from None
+    for field, value in limits.items():
+        if value is not UNCHANGED:
+            setattr(api_key, field, value)
+    api_key.full_clean()
+    api_key.save()
+    return api_key
 
 
 def revoke_api_key(*, name: str) -> ApiKey:

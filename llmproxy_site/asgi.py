@@ -32,6 +32,6 @@ async def run_lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await gateway.keys.drain()
+            await gateway.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

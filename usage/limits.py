@@ -1,13 +1,19 @@
 """Per-key limits: requests per minute, tokens per minute and a spend budget per period."""
 
+import asyncio
 import calendar
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils import timezone
+
 from keys.lookup import KeyRecord
-from usage.counters import Admission, AdmissionResult
+from usage.counters import Admission, AdmissionResult, DatabaseCounters, RedisCounters
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_RESERVATION = 4096
 MICRO = Decimal(1_000_000)
@@ -24,8 +30,8 @@ class LimitExceeded(Exception):
 
 
 @dataclass(frozen=True)
-class LimitState:
-    """What one admitted request holds: its buckets, its reservation and the headers to send."""
+class LimitHold:
+    """What one admitted request holds: its buckets, its token reservation and the headers to send."""
 
     admission: Admission
     headers: dict[str, str]
@@ -95,3 +101,47 @@ def refusal_error(key: KeyRecord, result: AdmissionResult, headers: dict[str, st
 
 def micro_usd(cost_usd: float | None) -> int:
     return 0 if not cost_usd else max(0, round(cost_usd * 1_000_000))
+
+
+class LimitKeeper:
+    """Admits requests of limited keys against the shared counters and settles what they really used."""
+
+    def __init__(self, counters: RedisCounters | DatabaseCounters) -> None:
+        self.counters = counters
+        self._pending: set[asyncio.Task] = set()
+
+    async def admit(self, key: KeyRecord, *, token_reservation: int | None) -> LimitHold | None:
+        if not key.has_limits:
+            return None
+        now = timezone.now()
+        admission, budget_ttl = plan_admission(key, token_reservation=token_reservation, now=now)
+        result = await self.counters.admit(admission)
+        headers = rate_limit_headers(key, result, now)
+        if not result.allowed:
+            raise refusal_error(key, result, headers, budget_ttl, now)
+        return LimitHold(admission=admission, headers=headers, budget_ttl_seconds=budget_ttl)
+
+    async def settle(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
+        try:
+            await self.counters.settle(
+                tokens_bucket=hold.admission.tokens_bucket,
+                token_delta=tokens_used - hold.admission.token_reservation,
+                budget_bucket=hold.admission.budget_bucket,
+                cost_micro_usd=micro_usd(float(cost) if cost else None),
+                budget_ttl_seconds=hold.budget_ttl_seconds,
+            )
+        except Exception:
+            logger.warning("could not settle a rate-limit reservation", exc_info=True)
+
+    def settle_later(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
+        task = asyncio.get_running_loop().create_task(self.settle(hold, tokens_used=tokens_used, cost=cost))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def counters_from_settings(redis_url: str | None) -> RedisCounters | DatabaseCounters:
+    return RedisCounters(redis_url) if redis_url else DatabaseCounters()

@@ -56,7 +56,8 @@ class DailyUsage(models.Model):
 
     class Meta:
         ordering = ["-day", "key_name", "model"]
-        verbose_name_plural = "daily usage"
+        verbose_name = "usage dashboard"
+        verbose_name_plural = "usage dashboard"
         constraints = [models.UniqueConstraint(fields=["day", "key_name", "model"], name="daily_usage_unique")]
         indexes = [models.Index(fields=["key_name", "day"]), models.Index(fields=["model", "day"])]
 

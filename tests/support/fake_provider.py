@@ -1,17 +1,27 @@
 """A fake model provider: a real HTTP server on loopback speaking the OpenAI and Anthropic wire formats.
 
-It records every request, answers deterministically (see fake_wire.py) and fails on demand:
+    with FakeProvider() as provider:           # or provider = FakeProvider().start() ... provider.stop()
+        provider.openai_base                   # http://127.0.0.1:PORT/v1  (POST /chat/completions, GET /models)
+        provider.anthropic_base                # http://127.0.0.1:PORT     (POST /v1/messages)
+        provider.requests, provider.last_request, provider.disconnects, provider.reset()
 
-    provider.fail_next("status", status=429, headers={"retry-after": "7"})  # an error status (wire-format body)
-    provider.fail_next("slow", delay=5)        # wait before the response headers
-    provider.fail_next("cut", after=2)         # stream: N content chunks, then the connection drops (no [DONE]);
-                                               # non-stream: headers and half a body, then the connection drops
-    provider.fail_next("invalid_json")         # 200 with a body that is not JSON (or an SSE line that is not)
-    provider.fail_next("stream_error")         # stream: one chunk, then an error event, then the end
-    provider.fail_next("hang")                 # never answer
+Replies are deterministic (see fake_wire.py). Faults, queued FIFO, each consumed by the next request:
 
-`disconnects` counts requests whose client went away before the answer was complete.
-Run standalone: python -m tests.support.fake_provider --port 9000
+    provider.fail_next("status", status=429, headers={"retry-after": "7"})  # error status, wire-format body
+    provider.fail_next("slow", delay=5)       # wait before the response headers, then answer normally
+    provider.fail_next("cut", after=2)        # stream: headers, the role chunk and N content chunks, then the socket
+                                              # closes: httpx raises RemoteProtocolError "incomplete chunked read";
+                                              # non-stream: the socket closes before any byte of a response, httpx
+                                              # raises RemoteProtocolError "Server disconnected without sending ..."
+    provider.fail_next("invalid_json")        # 200 with a body that is not JSON (stream: one SSE line that is not)
+    provider.fail_next("stream_error")        # stream: one content chunk, then an error event (non-stream: a 500)
+    provider.fail_next("hang")                # never answer
+
+Faults are consumed only by requests to a known route. "cut" closes the transport behind uvicorn's `send`
+(the real socket, as a crashed provider would), so uvicorn sends no 500 and logs nothing.
+`disconnects` counts requests whose client went away before the answer was complete (during "slow", "hang",
+or between streamed chunks: set `chunk_delay`). `stream_chunks = N` splits every streamed text into N chunks.
+Standalone: python -m tests.support.fake_provider --port 9000
 """
 
 import argparse
@@ -22,7 +32,9 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import orjson
@@ -30,41 +42,133 @@ import uvicorn
 
 from tests.support import fake_wire as wire
 
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang"})
+ROUTES = {
+    ("POST", "/v1/chat/completions"): "openai",
+    ("POST", "/v1/messages"): "anthropic",
+    ("GET", "/v1/models"): "models",
+}
+SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+
 
 @dataclass
 class RecordedRequest:
     path: str
     headers: dict[str, str]
-    body: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any]
+    method: str = "POST"
 
 
-class ProviderCut(Exception):
-    """Raised inside the app to make uvicorn drop the connection mid-response."""
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    status: int = 500
+    body: dict | None = None
+    headers: dict[str, str] | None = None
+    delay: float = 1.0
+    after: int = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Interrupted(Exception):
+    """The client went away, or the provider is stopping: drop this request."""
+
+
+class Exchange:
+    """One request being answered; notices the client going away while the answer is pending."""
+
+    def __init__(self, provider: "FakeProvider", receive: Receive, send: Send) -> None:
+        self.provider, self.receive, self.raw_send = provider, receive, send
+        self.interrupted = asyncio.Event()
+        self.finished = False
+        self.gone = False
+        self.watcher = asyncio.create_task(self.watch())
+
+    async def watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.client_gone()
+
+    def client_gone(self) -> None:
+        if not self.finished and not self.gone:
+            self.gone = True
+            self.provider._count_disconnect()
+        self.interrupted.set()
+
+    async def wait(self, seconds: float | None) -> None:
+        if seconds is not None and seconds <= 0:
+            await asyncio.sleep(0)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.interrupted.wait(), seconds)
+        if self.interrupted.is_set():
+            raise Interrupted
+
+    async def send(self, message: dict) -> None:
+        if message.get("type") == "http.response.body" and not message.get("more_body"):
+            self.finished = True
+        try:
+            await self.raw_send(message)
+        except Exception as exc:
+            if isinstance(exc, OSError) or type(exc).__name__ == "ClientDisconnected":
+                self.client_gone()
+                raise Interrupted from exc
+            raise
+        if self.interrupted.is_set() and not self.finished:
+            raise Interrupted
+
+    async def respond(self, status: int, body: bytes, content_type: bytes, headers: dict | None = None) -> None:
+        extra = [(str(k).lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
+        start = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *extra]
+        await self.send({"type": "http.response.start", "status": status, "headers": start})
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        await self.respond(status, orjson.dumps(payload), b"application/json", headers)
+
+    async def stream(self, events: list[bytes], complete: bool = True) -> None:
+        await self.send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        for index, event in enumerate(events):
+            if index:
+                await self.wait(self.provider.chunk_delay)
+            await self.send({"type": "http.response.body", "body": event, "more_body": True})
+        if complete:
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await self.drop_connection()
+
+    async def drop_connection(self) -> None:
+        """Close the socket under uvicorn's feet: no (further) bytes, no 500, no error log."""
+        self.finished = True
+        transport = getattr(getattr(self.raw_send, "__self__", None), "transport", None)
+        if transport is None:
+            raise ConnectionAbortedError("the fake provider drops this connection")
+        transport.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.watcher), 2)
 
 
 class FakeProvider:
-    def __init__(self, port: int = 0) -> None:
-        self.port = port or _free_port()
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host, self.port = host, port
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.chunk_delay = 0.0
         self.stream_chunks: int | None = None
-        self._faults: deque[tuple[str, dict[str, Any]]] = deque()
+        self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._numbers = count(1)
+        self._live: set[Exchange] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    # --- control -------------------------------------------------------------------------------------
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        if not self.port:
+            raise RuntimeError("the fake provider has no port until it is started")
+        return f"http://{self.host}:{self.port}"
 
     @property
     def openai_base(self) -> str:
@@ -76,12 +180,17 @@ class FakeProvider:
 
     @property
     def last_request(self) -> RecordedRequest:
-        return self.requests[-1]
+        with self._lock:
+            if not self.requests:
+                raise IndexError("the fake provider has received no request")
+            return self.requests[-1]
 
     def fail_next(self, kind: str, **options: Any) -> None:
-        assert kind in {"status", "slow", "cut", "invalid_json", "stream_error", "hang"}, kind
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        fault = Fault(kind, **{name: value for name, value in options.items() if value is not None})
         with self._lock:
-            self._faults.append((kind, options))
+            self._faults.append(fault)
 
     def reset(self) -> None:
         with self._lock:
@@ -89,13 +198,21 @@ class FakeProvider:
             self._faults.clear()
             self.disconnects = 0
 
-    def _config(self, log_level: str = "critical") -> uvicorn.Config:
-        return uvicorn.Config(self, host="127.0.0.1", port=self.port, lifespan="off", log_level=log_level,
-                              access_log=False, timeout_graceful_shutdown=1)  # fmt: skip
-
     def start(self) -> "FakeProvider":
-        self._server = uvicorn.Server(self._config())
-        self._thread = threading.Thread(target=self._server.run, name="fake-provider", daemon=True)
+        if self._thread is not None:
+            raise RuntimeError("the fake provider is already started")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self, host=self.host, port=self.port, lifespan="off", log_level="warning", log_config=None,
+            access_log=False, proxy_headers=False, timeout_graceful_shutdown=2,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-provider", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -105,10 +222,14 @@ class FakeProvider:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._server is None or self._thread is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._interrupt_all)
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = self._loop = None
 
     def __enter__(self) -> "FakeProvider":
         return self.start()
@@ -116,161 +237,102 @@ class FakeProvider:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # --- ASGI ----------------------------------------------------------------------------------------
-
-    async def __call__(self, scope: dict, receive, send) -> None:
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        disconnected = asyncio.Event()
-        watcher = asyncio.create_task(self._watch_disconnect(receive, disconnected))
-        try:
-            await self._handle(scope, raw, send, disconnected)
-        finally:
-            watcher.cancel()
-
-    async def _watch_disconnect(self, receive, disconnected: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
+    def _interrupt_all(self) -> None:
+        for exchange in self._live:
+            exchange.interrupted.set()
 
     def _count_disconnect(self) -> None:
         with self._lock:
             self.disconnects += 1
 
-    async def _handle(self, scope: dict, raw: bytes, send, disconnected: asyncio.Event) -> None:
-        path, method = scope["path"], scope["method"]
-        if method == "GET" and path == "/v1/models":
-            await self._json(send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model",
-                                                                      "created": 0, "owned_by": "fake"}]})  # fmt: skip
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._loop = asyncio.get_running_loop()
+        raw = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
         try:
-            body = orjson.loads(raw)
+            body = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             body = None
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
+        route = ROUTES.get((scope["method"], scope["path"]))
+        recorded = RecordedRequest(scope["path"], headers, body if isinstance(body, dict) else {}, scope["method"])
         with self._lock:
-            self.requests.append(RecordedRequest(path=path, headers=headers, body=body or {}))
-            fault = self._faults.popleft() if self._faults else None
-        anthropic = path == "/v1/messages"
-        if path not in ("/v1/chat/completions", "/v1/messages") or method != "POST":
-            await self._json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
-            return
-        if not isinstance(body, dict):
-            await self._json(send, 400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error",
-                                                   "param": None, "code": None}})  # fmt: skip
-            return
-        kind, options = fault or (None, {})
-        if kind in ("slow", "hang"):
-            delay = options.get("delay", 3600) if kind == "slow" else 3600
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), timeout=delay)
-            if disconnected.is_set():
-                self._count_disconnect()
-                return
-        if kind == "status":
-            await self._error_status(send, options, anthropic)
-            return
-        stream = bool(body.get("stream"))
+            self.requests.append(recorded)
+            fault = self._faults.popleft() if route and self._faults else None
+        exchange = Exchange(self, receive, send)
+        self._live.add(exchange)
+        try:
+            await self._answer(exchange, route, body, fault)
+        except Interrupted:
+            if not exchange.gone:
+                await exchange.drop_connection()
+        finally:
+            self._live.discard(exchange)
+            exchange.watcher.cancel()
+
+    async def _answer(self, exchange: Exchange, route: str | None, body: Any, fault: Fault | None) -> None:
+        anthropic = route == "anthropic"
+        error = wire.anthropic_error if anthropic else wire.openai_error
+        if route is None:
+            return await exchange.json(404, error(404, "no such route", "not_found_error"))
+        stream = route != "models" and isinstance(body, dict) and body.get("stream") is True
+        kind = fault.kind if fault else None
+        if fault and kind in ("slow", "hang"):
+            await exchange.wait(fault.delay if kind == "slow" else None)
+        if fault and kind == "status":
+            return await exchange.json(fault.status, fault.body or error(fault.status), fault.headers)
+        if route == "models":
+            return await exchange.json(200, wire.MODELS)
+        if kind == "cut" and not stream:
+            return await exchange.drop_connection()
+        if kind == "stream_error" and not stream:
+            return await exchange.json(500, error(500, wire.STREAM_ERROR_MESSAGE))
         if kind == "invalid_json":
-            if stream:
-                await self._sse_start(send)
-                await send({"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": False})
-            else:
-                await self._raw(send, 200, b"{this is not json", "application/json")
-            return
-        if anthropic:
-            plan = wire.anthropic_plan(body)
             if not stream:
-                await self._cut_or_json(send, wire.anthropic_message(body, plan), kind, options)
-                return
-            events = [f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
-                      for name, data in wire.anthropic_events(body, plan)]  # fmt: skip
-            error = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"fake mid-stream error"}}\n\n'  # noqa: E501
-            await self._stream(send, events, kind, options, disconnected, error_event=error, done=None)
-            return
-        plan = wire.openai_plan(body)
+                return await exchange.respond(200, b"{not json", b"application/json")
+            return await exchange.stream([(b"event: message_start\n" if anthropic else b"") + b"data: {not json\n\n"])
+        if not isinstance(body, dict):
+            return await exchange.json(400, error(400, "the request body is not valid JSON", "invalid_request_error"))
+        number = next(self._numbers)
         if not stream:
-            await self._cut_or_json(send, wire.openai_completion(body, plan), kind, options)
-            return
-        events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in wire.openai_chunks(body, plan, self.stream_chunks)]
-        error = b'data: {"error": {"message": "fake mid-stream error", "type": "server_error", "param": null, "code": null}}\n\n'  # noqa: E501
-        await self._stream(send, events, kind, options, disconnected, error_event=error, done=b"data: [DONE]\n\n")
-
-    async def _stream(self, send, events: list[bytes], kind: str | None, options: dict, disconnected: asyncio.Event,
-                      *, error_event: bytes, done: bytes | None) -> None:  # fmt: skip
-        await self._sse_start(send)
-        if kind == "cut":
-            events = events[: 1 + options.get("after", 2)]
-        elif kind == "stream_error":
-            events = [*events[:2], error_event]
-        elif done:
-            events = [*events, done]
-        for index, event in enumerate(events):
-            if disconnected.is_set():
-                self._count_disconnect()
-                return
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            if self.chunk_delay and index < len(events) - 1:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(disconnected.wait(), timeout=self.chunk_delay)
-        if kind == "cut":
-            raise ProviderCut("cut on demand")
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _cut_or_json(self, send, payload: dict, kind: str | None, options: dict) -> None:
-        if kind != "cut":
-            await self._json(send, 200, payload)
-            return
-        body = orjson.dumps(payload)
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-        raise ProviderCut("cut on demand")
-
-    async def _error_status(self, send, options: dict, anthropic: bool) -> None:
-        status = options.get("status", 500)
-        body = options.get("body")
-        if body is None and anthropic:
-            body = {"type": "error", "error": {"type": "api_error", "message": f"fake provider error {status}"}}
-        elif body is None:
-            body = {"error": {"message": f"fake provider error {status}", "type": "server_error", "param": None,
-                              "code": None}}  # fmt: skip
-        await self._json(send, status, body, extra_headers=options.get("headers") or {})
-
-    async def _sse_start(self, send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})  # fmt: skip
-
-    async def _json(self, send, status: int, payload: Any, extra_headers: dict[str, str] | None = None) -> None:
-        await self._raw(send, status, orjson.dumps(payload), "application/json", extra_headers)
-
-    async def _raw(self, send, status: int, body: bytes, content_type: str,
-                   extra_headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode(), str(v).encode()) for k, v in (extra_headers or {}).items()]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+            return await exchange.json(200, (wire.anthropic_json if anthropic else wire.openai_json)(body, number))
+        events = (wire.anthropic_stream if anthropic else wire.openai_stream)(body, number, self.stream_chunks)
+        head = [event.data for event in events if event.kind == "head"]
+        content = [event.data for event in events if event.kind == "content"]
+        if fault and kind == "cut":
+            return await exchange.stream([*head, *content[: fault.after]], complete=False)
+        if kind == "stream_error":
+            failure = wire.anthropic_stream_error() if anthropic else wire.openai_stream_error()
+            return await exchange.stream([*head, *content[:1], failure.data])
+        return await exchange.stream([event.data for event in events])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the fake OpenAI/Anthropic provider.")
+    parser = argparse.ArgumentParser(description="Serve the fake OpenAI/Anthropic provider until SIGINT/SIGTERM.")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between streamed chunks")
     parser.add_argument("--stream-chunks", type=int, default=None, help="split every streamed reply into N chunks")
     args = parser.parse_args()
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     provider = FakeProvider(port=args.port)
-    provider.stream_chunks = args.stream_chunks
-    server = uvicorn.Server(provider._config(log_level="warning"))
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
-    print(f"fake provider listening on {provider.url}", flush=True)
-    server.run()
+    provider.chunk_delay, provider.stream_chunks = args.chunk_delay, args.stream_chunks
+    with provider:
+        print(f"fake provider listening on {provider.url}", flush=True)
+        while not stopping.wait(0.5):
+            pass
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ faults can cut a stream after a number of content events.
 import re
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import orjson
@@ -53,7 +54,8 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text")
+        texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") == "text"]
+        return " ".join(text for text in texts if isinstance(text, str))
     return ""
 
 
@@ -91,7 +93,7 @@ def pieces(text: str, count: int | None) -> list[str]:
     if count:
         size, extra = divmod(len(text), count)
         bounds = [index * size + min(index, extra) for index in range(count + 1)]
-        return [text[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
+        return [text[start:end] for start, end in pairwise(bounds)]
     words = re.findall(r"\S+\s*", text)
     lead = text[: len(text) - len(text.lstrip())]
     if words and lead:
@@ -267,7 +269,8 @@ def anthropic_stream(body: dict, number: int, stream_chunks: int | None) -> list
     reply = anthropic_plan(body)
     if reply.tool:
         block = {"type": "tool_use", "id": "toolu_fake_1", "name": reply.tool, "input": {}}
-        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces(reply.text, stream_chunks or 3)]
+        parts = pieces(reply.text, stream_chunks or 3)
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in parts]
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in pieces(reply.text, stream_chunks)]

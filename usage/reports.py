@@ -1,0 +1,67 @@
+"""Selectors over the daily rollup: the report command, the dashboard and the key page read these."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+
+from usage.models import DailyUsage
+
+TOTALS = {
+    "requests": Sum("requests"),
+    "errors": Sum("errors"),
+    "prompt_tokens": Sum("prompt_tokens"),
+    "completion_tokens": Sum("completion_tokens"),
+    "cost_usd": Sum("cost_usd"),
+}
+
+
+def usage_rows(*, since: date | None = None, key_name: str | None = None, model: str | None = None) -> QuerySet:
+    rows = DailyUsage.objects.all()
+    if since:
+        rows = rows.filter(day__gte=since)
+    if key_name:
+        rows = rows.filter(key_name=key_name)
+    if model:
+        rows = rows.filter(model=model)
+    return rows
+
+
+def _clean(totals: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {
+        name: int(totals.get(name) or 0) for name in ("requests", "errors", "prompt_tokens", "completion_tokens")
+    }
+    cleaned["cost_usd"] = float(totals.get("cost_usd") or Decimal(0))
+    return cleaned
+
+
+def usage_by_key_and_model(**filters: Any) -> list[dict[str, Any]]:
+    grouped = usage_rows(**filters).values("key_name", "model").annotate(**TOTALS).order_by("key_name", "model")
+    return [{"key": row["key_name"], "model": row["model"], **_clean(row)} for row in grouped]
+
+
+def usage_by_day(*, days: int = 30, today: date, **filters: Any) -> list[dict[str, Any]]:
+    since = today - timedelta(days=days - 1)
+    grouped = {row["day"]: row for row in usage_rows(since=since, **filters).values("day").annotate(**TOTALS)}
+    return [
+        {"day": since + timedelta(days=i), **_clean(grouped.get(since + timedelta(days=i), {}))} for i in range(days)
+    ]
+
+
+def key_totals(key_name: str, *, since: date | None = None) -> dict[str, Any]:
+    return _clean(usage_rows(since=since, key_name=key_name).aggregate(**TOTALS))
+
+
+def period_start(period: str, today: date) -> date | None:
+    if period == "day":
+        return today
+    if period == "month":
+        return today.replace(day=1)
+    return None
+
+
+def known_filters() -> dict[str, list[str]]:
+    keys = DailyUsage.objects.exclude(Q(key_name="")).values_list("key_name", flat=True).distinct().order_by("key_name")
+    models = DailyUsage.objects.exclude(Q(model="")).values_list("model", flat=True).distinct().order_by("model")
+    return {"keys": list(keys), "models": list(models)}
