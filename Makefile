@@ -55,11 +55,16 @@ test: lint test-sqlite
 		echo "PostgreSQL not reachable at $(POSTGRES_URL): skipped the PostgreSQL run"; \
 	fi
 
+# The end-to-end suites run twice: OpenAI-wire models through the direct relay (default), then all through LiteLLM.
+E2E := tests/e2e tests/usage
+
 test-sqlite: dev-install
 	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
 
 test-postgres: dev-install
 	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles test_db.sqlite3 .demo

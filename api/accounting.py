@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 
 class RequestAccount:
     __slots__ = (
-        "_finished", "_loop", "_started", "api_key", "completion_tokens", "cost_usd", "created_at", "delivered_text",
-        "end_reason", "error_code", "gateway", "limit_hold", "messages", "prompt_tokens", "requested_model",
-        "route", "status", "streamed", "ttft_ms", "usage_estimated",
+        "_finished", "_loop", "_provider_ms", "_provider_started", "_started", "api_key", "completion_tokens",
+        "cost_usd", "created_at", "delivered_text", "end_reason", "error_code", "gateway", "limit_hold", "messages",
+        "prompt_tokens", "requested_model", "route", "status", "streamed", "ttft_ms", "usage_estimated",
     )  # fmt: skip
 
     def __init__(self, gateway: Any) -> None:
@@ -30,6 +30,8 @@ class RequestAccount:
         self.created_at = timezone.now()
         self._started = time.perf_counter()
         self._finished = False
+        self._provider_started: float | None = None
+        self._provider_ms = 0.0
         self._loop = asyncio.get_running_loop()
         self.api_key: KeyRecord | None = None
         self.requested_model = ""
@@ -47,11 +49,28 @@ class RequestAccount:
         self.delivered_text: list[str] = []
         self.limit_hold: LimitHold | None = None
 
+    def provider_started(self) -> None:
+        self._provider_started = time.perf_counter()
+
+    def provider_done(self) -> None:
+        """The provider answered (its whole body, or its first chunk for a stream)."""
+        if self._provider_started is not None:
+            self._provider_ms += (time.perf_counter() - self._provider_started) * 1000
+            self._provider_started = None
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway so far, excluding the wait for the provider."""
+        return max(0.0, (time.perf_counter() - self._started) * 1000 - self._provider_ms)
+
     def first_byte(self) -> None:
         self.ttft_ms = (time.perf_counter() - self._started) * 1000
 
     def set_usage(self, usage: Any) -> None:
-        if usage is None:
+        if not usage:
+            return
+        if isinstance(usage, dict):
+            self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            self.completion_tokens = int(usage.get("completion_tokens") or 0)
             return
         self.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         self.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)

@@ -1,10 +1,10 @@
 """The HTTP face: the OpenAI-compatible endpoints of the ninja API."""
 
 import asyncio
+import logging
 import time
 
-from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -13,10 +13,23 @@ from ninja.security import HttpBearer
 
 from api import provider
 from api.accounting import RequestAccount
-from api.errors import REJECTIONS, GatewayError, as_gateway_error, error_response, invalid_request, unauthorized
+from api.errors import (
+    REJECTIONS,
+    GatewayError,
+    as_gateway_error,
+    error_response,
+    invalid_request,
+    scrub,
+    unauthorized,
+)
 from api.gateway import Caller, gateway
 from api.schemas import ChatCompletionRequest, parse_chat_request
+from llmproxy_site.dbthread import run_in_db_thread
 from routing.resolver import resolve, visible_model_names
+
+logger = logging.getLogger(__name__)
+
+OVERHEAD_HEADER = "x-llmproxy-overhead-ms"  # time spent in the gateway, excluding the provider
 
 api = NinjaAPI(
     title="llmproxy",
@@ -57,6 +70,20 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(GatewayError(exc.status_code, str(exc)))
 
 
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(unexpected_failure(exc))
+
+
+def unexpected_failure(exc: Exception) -> GatewayError:
+    if isinstance(exc, DatabaseError):
+        logger.error("database unavailable: %s", scrub(str(exc)))
+        return GatewayError(503, "The gateway's database is unavailable; try again shortly.", type="api_error",
+                            code="database_unavailable", headers={"Retry-After": "1"})  # fmt: skip
+    logger.exception("unexpected error")
+    return GatewayError(500, "The gateway failed unexpectedly.", type="api_error", code="internal_error")
+
+
 def bearer_token(request: HttpRequest) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
@@ -81,15 +108,18 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         account.disconnected()
         account.finish()
         raise
-    except REJECTIONS as exc:
-        error = as_gateway_error(exc)
-        account.fail(error, rejected=not error.from_provider)
+    except Exception as exc:
+        error = as_gateway_error(exc) if isinstance(exc, REJECTIONS) else unexpected_failure(exc)
+        account.fail(error, rejected=not error.from_provider and error.status < 500)
         account.finish()
         if account.limit_hold is not None:
             error.headers = {**account.limit_hold.headers, **error.headers}
-        return error_response(error)
+        response = error_response(error)
+        response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
+        return response
     if not account.streamed:
         account.finish()
+    response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
     if account.limit_hold is not None:
         for name, value in account.limit_hold.headers.items():
             response[name] = value
@@ -128,14 +158,12 @@ def _database_ok() -> bool:
         return True
     except Exception:
         return False
-    finally:
-        connection.close()
 
 
 @api.get("/healthz", summary="Liveness and database reachability")
 async def healthz(request: HttpRequest) -> HttpResponse:
     started = time.perf_counter()
-    database_ok = await sync_to_async(_database_ok)()
+    database_ok = await run_in_db_thread(_database_ok)
     body = {
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "unreachable",

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 
 from keys.lookup import InvalidApiKey
 from routing.resolver import ModelNotAllowed
-from usage.limits import LimitExceeded
+from usage.limits import LimitExceeded, LimitsUnavailable
 
 SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 SECRET_PATTERNS = (
@@ -64,10 +64,12 @@ def as_gateway_error(exc: Exception) -> GatewayError:
         return invalid_request(exc.message, param="model", code="model_not_found")
     if isinstance(exc, LimitExceeded):
         return GatewayError(429, exc.message, type=exc.type, code=exc.type, headers=exc.headers)
+    if isinstance(exc, LimitsUnavailable):
+        return GatewayError(503, str(exc), type="api_error", code="limits_unavailable", headers={"Retry-After": "1"})
     raise TypeError(f"not a gateway rejection: {type(exc).__name__}")
 
 
-REJECTIONS = (GatewayError, InvalidApiKey, ModelNotAllowed, LimitExceeded)
+REJECTIONS = (GatewayError, InvalidApiKey, ModelNotAllowed, LimitExceeded, LimitsUnavailable)
 
 
 def error_response(error: GatewayError) -> HttpResponse:

@@ -1,5 +1,6 @@
 """The per-process state of the hot path: the policy store and the key cache, each with one owner."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ class Gateway:
             batch_size=settings.LLMPROXY_USAGE_BATCH_SIZE,
             max_buffered=settings.LLMPROXY_USAGE_MAX_BUFFERED,
         )
-        self.limits = LimitKeeper(counters_from_settings(settings.REDIS_URL))
+        self.limits = LimitKeeper(counters_from_settings(settings.REDIS_URL, settings.LLMPROXY_REDIS_PREFIX))
 
     async def identify(self, token: str | None) -> Caller:
         policy = await self.policy.current()
@@ -38,6 +39,22 @@ class Gateway:
         await self.limits.drain()
         await self.keys.drain()
         await self.usage.close()
+        from api.relay import relay
+
+        await relay.close()
+
+    def drain_threadsafe(self, timeout: float = 10.0) -> None:
+        """From another thread (tests): wait until everything the server buffered is written."""
+        loop = self.usage.loop
+        if loop is None or loop.is_closed():
+            return
+
+        async def drain() -> None:
+            await self.limits.drain()
+            await self.keys.drain()
+            await self.usage.flush()
+
+        asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout)
 
     def reset(self) -> None:
         """Forget every cached key and policy (tests)."""

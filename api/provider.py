@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
 from api.accounting import RequestAccount
 from api.errors import GatewayError, sse_error_event
 from api.provider_errors import map_provider_exception
+from api.relay import provider_key as relay_provider_key
+from api.relay import relay
 from api.schemas import ChatRequest
 from routing.providers import provider_model_name
 from routing.resolver import Route
@@ -78,13 +81,35 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
     return arguments
 
 
+def uses_direct_relay(route: Route) -> bool:
+    model = route.model
+    return settings.LLMPROXY_DIRECT_RELAY and model.provider in OPENAI_WIRE_PROVIDERS and not model.use_litellm
+
+
+def relay_api_key(route: Route) -> str:
+    key = relay_provider_key(route, provider_api_key(route))
+    if key is None:
+        logger.error("no provider key for model %s: set OPENAI_API_KEY or name a variable", route.model.name)
+        raise GatewayError(
+            502,
+            f"The gateway has no provider credentials for model '{route.model.name}'. Tell the gateway's operator.",
+            type="api_error",
+            code="provider_not_configured",
+            from_provider=True,
+        )
+    return key
+
+
 async def complete(route: Route, chat: ChatRequest, account: RequestAccount) -> HttpResponse:
+    if uses_direct_relay(route):
+        return await relay.complete(route, chat, account, relay_api_key(route))
+    arguments = completion_arguments(route, chat, stream=False)
+    account.provider_started()
     try:
-        response = await litellm_module().acompletion(**completion_arguments(route, chat, stream=False))
-    except GatewayError:
-        raise
+        response = await litellm_module().acompletion(**arguments)
     except Exception as exc:
         raise map_provider_exception(exc, model=route.requested_model) from None
+    account.provider_done()
     account.set_usage(getattr(response, "usage", None))
     return HttpResponse(response.model_dump_json(exclude_none=True), content_type="application/json")
 
@@ -96,13 +121,14 @@ def encode_chunk(chunk: Any, *, without_usage: bool = False) -> bytes:
 
 async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> StreamingHttpResponse:
     """Open the provider stream and wait for its first chunk, so early failures get a real HTTP status."""
+    client_wants_usage = bool((route.params.get("stream_options") or {}).get("include_usage"))
+    if uses_direct_relay(route):
+        return await relay.stream(route, chat, account, relay_api_key(route), client_wants_usage)
     arguments = completion_arguments(route, chat, stream=True)
-    client_wants_usage = bool((arguments.get("stream_options") or {}).get("include_usage"))
     arguments["stream_options"] = {**(arguments.get("stream_options") or {}), "include_usage": True}
+    account.provider_started()
     try:
         chunks = await litellm_module().acompletion(**arguments)
-    except GatewayError:
-        raise
     except Exception as exc:
         raise map_provider_exception(exc, model=route.requested_model) from None
     try:
@@ -114,6 +140,7 @@ async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> St
         if isinstance(exc, Exception):
             raise map_provider_exception(exc, model=route.requested_model) from None
         raise
+    account.provider_done()
     account.first_byte()
     events = relay_events(first, chunks, model=route.requested_model, account=account, forward_usage=client_wants_usage)
     response = StreamingHttpResponse(events, content_type="text/event-stream")

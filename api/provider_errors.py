@@ -34,48 +34,59 @@ def _retry_after(exc: BaseException) -> str | None:
 
 
 def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
-    error = _map(exc, model=model)
-    error.from_provider = True
-    return error
-
-
-def _map(exc: BaseException, *, model: str) -> GatewayError:
+    """A LiteLLM exception (or a network fault) as what the client is told."""
     status = getattr(exc, "status_code", None)
-    message = _provider_message(exc)
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)) or status == 408:
-        return GatewayError(504, f"The provider for '{model}' timed out.", type="timeout", code="provider_timeout")
+        return provider_timeout(model)
+    if isinstance(exc, openai.BadRequestError) and status not in (400, 404, 422):
+        status = 400  # LiteLLM's own parameter checks raise BadRequestError subclasses
+    if (status is not None and status != 500) or isinstance(exc, openai.APIStatusError):
+        return error_for_status(status or 502, _provider_message(exc), model=model, retry_after=_retry_after(exc))
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+        return provider_unreachable(model)
+    if isinstance(exc, openai.APIError):
+        return error_for_status(502, _provider_message(exc), model=model)
+    logger.error("unexpected failure calling the provider for %s: %s: %s", model, type(exc).__name__, scrub(str(exc)))
+    return _provider_error(502, f"The provider call for '{model}' failed.", code="provider_error")
+
+
+def _provider_error(status: int, message: str, *, code: str, type: str = "api_error", headers=None) -> GatewayError:
+    return GatewayError(status, message, type=type, code=code, headers=headers, from_provider=True)
+
+
+def provider_timeout(model: str) -> GatewayError:
+    return _provider_error(504, f"The provider for '{model}' timed out.", type="timeout", code="provider_timeout")
+
+
+def provider_unreachable(model: str) -> GatewayError:
+    return _provider_error(502, f"Could not reach the provider for '{model}'.", code="provider_unreachable")
+
+
+def error_for_status(status: int, message: str, *, model: str, retry_after: str | None = None) -> GatewayError:
+    """What the client is told when the provider answered `status` (scrubbed `message`)."""
     if status == 429:
-        retry_after = _retry_after(exc)
-        return GatewayError(
+        return _provider_error(
             429,
             f"The provider for '{model}' is rate limiting requests: {message}",
             type="rate_limit_exceeded",
             code="provider_rate_limited",
             headers={"Retry-After": retry_after} if retry_after else None,
         )
-    if status in (400, 422) or isinstance(exc, openai.BadRequestError):
-        return GatewayError(400, message, type="invalid_request_error", code="provider_rejected_request")
+    if status in (400, 413, 422):
+        return _provider_error(400, message, type="invalid_request_error", code="provider_rejected_request")
     if status == 404:
-        return GatewayError(404, message, type="invalid_request_error", code="model_not_found")
+        return _provider_error(404, message, type="invalid_request_error", code="model_not_found")
     if status in (401, 403):
         logger.error("provider refused the gateway's credentials for model %s: %s", model, message)
-        return GatewayError(
+        return _provider_error(
             502,
             f"The provider refused the gateway's credentials for model '{model}'. Tell the gateway's operator.",
-            type="api_error",
             code="provider_auth_error",
         )
     if status == 503:
-        return GatewayError(
-            503, f"The provider for '{model}' is unavailable: {message}", type="api_error", code="provider_unavailable"
+        return _provider_error(
+            503, f"The provider for '{model}' is unavailable: {message}", code="provider_unavailable"
         )
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
-        return GatewayError(
-            502, f"Could not reach the provider for '{model}'.", type="api_error", code="provider_unreachable"
-        )
-    if isinstance(exc, openai.APIError):
-        return GatewayError(
-            502, f"The provider for '{model}' failed: {message}", type="api_error", code="provider_error"
-        )
-    logger.error("unexpected failure calling the provider for %s: %s: %s", model, type(exc).__name__, message)
-    return GatewayError(502, f"The provider call for '{model}' failed.", type="api_error", code="provider_error")
+    if status in (408, 504):
+        return provider_timeout(model)
+    return _provider_error(502, f"The provider for '{model}' failed: {message}", code="provider_error")

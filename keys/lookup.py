@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from keys.hashing import hash_key, hashes_match, looks_like_key
 from keys.models import ApiKey, parse_model_list
+from llmproxy_site.dbthread import run_in_db_thread
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class KeyCache:
         return record
 
     async def _load(self, key_hash: str) -> KeyRecord | None:
-        api_key = await ApiKey.objects.filter(key_hash=key_hash).afirst()
+        api_key = await run_in_db_thread(ApiKey.objects.filter(key_hash=key_hash).first)
         record = KeyRecord.from_model(api_key) if api_key else None
         if len(self._records) >= MAX_CACHED_KEYS:
             self._records.clear()
@@ -112,7 +113,7 @@ class KeyCache:
 
     async def _write_last_used(self, key_id: int, now: datetime) -> None:
         try:
-            await ApiKey.objects.filter(pk=key_id).aupdate(last_used_at=now)
+            await run_in_db_thread(ApiKey.objects.filter(pk=key_id).update, last_used_at=now)
         except Exception:  # a lost last-used stamp must never fail a request
             logger.warning("could not record last use of key id %s", key_id, exc_info=True)
 

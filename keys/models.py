@@ -25,7 +25,7 @@ class ApiKey(models.Model):
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute. Empty: no limit.")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute. Empty: no limit.")
     max_budget_usd = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Spend allowed per budget period (USD)."
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Spend allowed per budget period (USD)."
     )
     budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -25,7 +25,7 @@ class AllowedModelAdmin(admin.ModelAdmin):
             "Provider",
             {"fields": ("litellm_model", "provider_display", "api_base", "api_key_env", "provider_key_status")},
         ),
-        ("Reliability", {"fields": ("timeout_seconds", "num_retries")}),
+        ("Reliability", {"fields": ("timeout_seconds", "num_retries", "use_litellm")}),
     )
 
     def get_queryset(self, request):

@@ -40,6 +40,10 @@ class AllowedModel(models.Model):
         null=True, blank=True, help_text="Retries before the first byte (LiteLLM). Empty: the default."
     )
     enabled = models.BooleanField(default=True)
+    use_litellm = models.BooleanField(
+        default=False,
+        help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
+    )
 
     class Meta:
         ordering = ["name"]

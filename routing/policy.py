@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from llmproxy_site.dbthread import run_in_db_thread
 from routing.models import AllowedModel, ModelAlias
 from routing.providers import resolve_provider
 from routing.versioning import fetch_policy_version, read_policy_version
@@ -23,6 +23,7 @@ class ModelPolicy:
     max_tokens: int | None = None
     timeout_seconds: float = 600.0
     num_retries: int = 0
+    use_litellm: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def build_policy_snapshot(version: str | None = None) -> PolicySnapshot:
             max_tokens=row.max_tokens,
             timeout_seconds=row.timeout_seconds or default_timeout,
             num_retries=default_retries if row.num_retries is None else row.num_retries,
+            use_litellm=row.use_litellm,
         )
     aliases = dict(ModelAlias.objects.values_list("alias", "target__name"))
     return PolicySnapshot(models=MappingProxyType(models), aliases=MappingProxyType(aliases), version=version)
@@ -75,7 +77,7 @@ class PolicyStore:
         try:
             version = await fetch_policy_version()
             if snapshot is None or version != snapshot.version:
-                snapshot = await sync_to_async(build_policy_snapshot)(version)
+                snapshot = await run_in_db_thread(build_policy_snapshot, version)
                 self._snapshot = snapshot
             self._next_check = time.monotonic() + self._refresh_seconds
         finally:

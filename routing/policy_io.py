@@ -11,7 +11,10 @@ from django.db import transaction
 
 from routing.models import AllowedModel, ModelAlias
 
-MODEL_FIELDS = ("litellm_model", "api_base", "api_key_env", "max_tokens", "timeout_seconds", "num_retries", "enabled")
+MODEL_FIELDS = (
+    "litellm_model", "api_base", "api_key_env", "max_tokens", "timeout_seconds", "num_retries", "enabled",
+    "use_litellm",
+)  # fmt: skip
 FIELD_DEFAULTS: dict[str, Any] = {
     "litellm_model": "",
     "api_base": "",
@@ -20,6 +23,7 @@ FIELD_DEFAULTS: dict[str, Any] = {
     "timeout_seconds": None,
     "num_retries": None,
     "enabled": True,
+    "use_litellm": False,
 }
 
 

@@ -5,6 +5,7 @@ A random token (not a counter) so that a wiped table (tests, restores) can never
 
 import secrets
 
+from llmproxy_site.dbthread import run_in_db_thread
 from routing.models import PolicyVersion
 
 VERSION_ROW_ID = 1
@@ -17,7 +18,7 @@ def bump_policy_version() -> str:
 
 
 async def fetch_policy_version() -> str | None:
-    return await PolicyVersion.objects.filter(pk=VERSION_ROW_ID).values_list("token", flat=True).afirst()
+    return await run_in_db_thread(read_policy_version)
 
 
 def read_policy_version() -> str | None:

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,11 +46,13 @@ def live_gateway(django_db_setup, django_db_blocker) -> Iterator[LiveGateway]:
 
 
 @pytest.fixture
-def gateway_url(live_gateway: LiveGateway, transactional_db) -> str:
+def gateway_url(live_gateway: LiveGateway, transactional_db) -> Iterator[str]:
     from api.gateway import gateway
 
     gateway.reset()
-    return live_gateway.url
+    yield live_gateway.url
+    time.sleep(0.05)  # let the last answers be accounted for
+    gateway.drain_threadsafe()  # write buffered usage rows while this test's database is still there
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from usage.db import run_in_db_thread
+from llmproxy_site.dbthread import run_in_db_thread
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,10 @@ class DatabaseCounters:
         self._ensure_rows(buckets, expires_at)
         with transaction.atomic():
             values = dict(
-                LimitCounter.objects.select_for_update().filter(bucket__in=buckets).values_list("bucket", "value")
+                LimitCounter.objects.select_for_update()
+                .filter(bucket__in=buckets)
+                .order_by("bucket")  # one lock order for every worker: no deadlocks
+                .values_list("bucket", "value")
             )
             requests = values.get(admission.requests_bucket, 0)
             tokens = values.get(admission.tokens_bucket, 0)
@@ -154,7 +157,7 @@ class DatabaseCounters:
         for attempt in range(5):
             try:
                 return await run_in_db_thread(self._admit_sync, admission)
-            except IntegrityError:
+            except (IntegrityError, OperationalError):  # a race creating rows, a lock timeout: try again
                 await asyncio.sleep(0.01 * (attempt + 1))
         return await run_in_db_thread(self._admit_sync, admission)
 
@@ -178,7 +181,9 @@ class DatabaseCounters:
     async def read(self, bucket: str) -> int:
         from usage.models import LimitCounter
 
-        return await LimitCounter.objects.filter(bucket=bucket).values_list("value", flat=True).afirst() or 0
+        return await run_in_db_thread(
+            lambda: LimitCounter.objects.filter(bucket=bucket).values_list("value", flat=True).first() or 0
+        )
 
     async def close(self) -> None:
         return None

@@ -29,6 +29,10 @@ class LimitExceeded(Exception):
         self.headers = headers
 
 
+class LimitsUnavailable(Exception):
+    """The counter store (Redis or the database) cannot be reached (HTTP 503 in the API)."""
+
+
 @dataclass(frozen=True)
 class LimitHold:
     """What one admitted request holds: its buckets, its token reservation and the headers to send."""
@@ -115,7 +119,11 @@ class LimitKeeper:
             return None
         now = timezone.now()
         admission, budget_ttl = plan_admission(key, token_reservation=token_reservation, now=now)
-        result = await self.counters.admit(admission)
+        try:
+            result = await self.counters.admit(admission)
+        except Exception as exc:  # fail closed: a limited key is never let through uncounted
+            logger.error("rate-limit counters unavailable: %s: %s", type(exc).__name__, exc)
+            raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
         headers = rate_limit_headers(key, result, now)
         if not result.allowed:
             raise refusal_error(key, result, headers, budget_ttl, now)
@@ -143,5 +151,5 @@ class LimitKeeper:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-def counters_from_settings(redis_url: str | None) -> RedisCounters | DatabaseCounters:
-    return RedisCounters(redis_url) if redis_url else DatabaseCounters()
+def counters_from_settings(redis_url: str | None, redis_prefix: str) -> RedisCounters | DatabaseCounters:
+    return RedisCounters(redis_url, prefix=redis_prefix) if redis_url else DatabaseCounters()

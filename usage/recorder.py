@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
-from usage.db import run_in_db_thread
+from llmproxy_site.dbthread import run_in_db_thread
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class UsageRecorder:
         self._wake: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
 
     @property
     def pending(self) -> int:

@@ -1,0 +1,189 @@
+"""make bench: the gateway against the fake provider, measured from a separate load-generator process.
+
+Starts the fake provider (20-chunk streams) and one gateway worker (production settings, pinned to one core when
+`taskset` exists), seeds a model and keys, then measures with an aiohttp client pinned to the other core:
+requests/s and p50/p99 at concurrency 1/16/64, streams/s and time to first byte, the same against the provider
+directly, CPU ms per request of the gateway process (from /proc) and its peak RSS.
+"""
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".bench"
+PROVIDER_PORT, GATEWAY_PORT = 9311, 8311
+BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
+
+
+def pinned(core: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *command] if shutil.which("taskset") and os.cpu_count() > 1 else command
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{WORK / 'bench.sqlite3'}"),
+        "LLMPROXY_LOG_LEVEL": "WARNING",
+    }
+
+
+def setup(env: dict[str, str]) -> tuple[str, str | None]:
+    WORK.mkdir(exist_ok=True)
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    policy = WORK / "policy.yaml"
+    policy.write_text(
+        f"models:\n  bench-model:\n    litellm_model: openai/bench-model\n"
+        f"    api_base: http://127.0.0.1:{PROVIDER_PORT}/v1\naliases: {{}}\n"
+    )
+    subprocess.run([python, "manage.py", "import_policy", str(policy), "--prune"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    stamp = str(time.time_ns())
+
+    def key(*extra: str) -> str:
+        done = subprocess.run([python, "manage.py", "create_api_key", "--name", f"bench-{stamp}-{len(extra)}", *extra],
+                              cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # fmt: skip
+        return done.stdout.strip()
+
+    return key(), key("--rpm", "100000000", "--tpm", "1000000000")
+
+
+async def run_load(url: str, headers: dict, body: dict, *, concurrency: int, total: int, stream: bool) -> dict:
+    latencies: list[float] = []
+    first_bytes: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        remaining = total
+
+        async def worker() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                async with session.post(url, json={**body, "stream": stream}) as response:
+                    first = None
+                    async for _ in response.content.iter_any():
+                        if first is None:
+                            first = time.perf_counter()
+                    if response.status != 200:
+                        failures += 1
+                done = time.perf_counter()
+                latencies.append(done - started)
+                first_bytes.append((first or done) - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": total / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "ttfb": statistics.median(first_bytes) * 1000,
+        "failures": failures,
+    }
+
+
+async def measure(name: str, url: str, headers: dict, pid: int | None, *, concurrency: int, total: int,
+                  stream: bool) -> dict:  # fmt: skip
+    await run_load(url, headers, BODY, concurrency=concurrency, total=min(200, total), stream=stream)  # warm up
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    result = await run_load(url, headers, BODY, concurrency=concurrency, total=total, stream=stream)
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu_before) * 1000 / total if pid else None
+    result["name"], result["concurrency"], result["stream"] = name, concurrency, stream
+    return result
+
+
+def row(result: dict, direct: dict) -> str:
+    kind = "stream" if result["stream"] else "json"
+    cpu = f"{result['cpu_ms']:.2f}" if result["cpu_ms"] is not None else "-"
+    return (f"| {result['name']} | {kind} | {result['concurrency']} | {result['rps']:.0f} | {result['p50']:.2f} | "
+            f"{result['p99']:.2f} | {result['ttfb']:.2f} | {direct['rps']:.0f} | {direct['p50']:.2f} | "
+            f"{direct['ttfb']:.2f} | {result['rps'] / direct['rps']:.2f} | {cpu} | {result['failures']} |")  # fmt: skip
+
+
+async def benchmark(gateway_pid: int, keys: tuple[str, str | None], scale: float) -> list[str]:
+    gateway = f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"
+    direct = f"http://127.0.0.1:{PROVIDER_PORT}/v1/chat/completions"
+    plain, limited = keys
+    lines = ["| key | kind | c | req/s | p50 ms | p99 ms | TTFB p50 ms | direct req/s | direct p50 ms | direct TTFB ms "
+             "| gateway/direct | CPU ms/req | errors |", "|" + " --- |" * 13]  # fmt: skip
+    plan = [(False, 1, 300), (False, 16, 2000), (False, 64, 3000), (True, 1, 200), (True, 16, 1000)]
+    for stream, concurrency, total in plan:
+        total = max(50, int(total * scale))
+        direct_result = await measure("direct", direct, {}, None, concurrency=concurrency, total=total, stream=stream)
+        for name, key in (("no limits", plain), ("rpm+tpm limits", limited)):
+            if key is None:
+                continue
+            headers = {"Authorization": f"Bearer {key}"}
+            result = await measure(name, gateway, headers, gateway_pid, concurrency=concurrency, total=total,
+                                   stream=stream)  # fmt: skip
+            lines.append(row(result, direct_result))
+    return lines
+
+
+def main() -> None:
+    scale = float(os.environ.get("BENCH_SCALE", "1"))
+    env = environment()
+    keys = setup(env)
+    provider = subprocess.Popen(
+        pinned(0, [sys.executable, "-m", "tests.support.fake_provider", "--port", str(PROVIDER_PORT),
+                   "--stream-chunks", "20"]), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    gateway = subprocess.Popen(
+        pinned(1, [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--port", str(GATEWAY_PORT),
+                   "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
+        cwd=ROOT, env=env)  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{PROVIDER_PORT}/v1/models")
+        wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
+        lines = asyncio.run(benchmark(gateway.pid, keys, scale))
+        rss = peak_rss_mib(gateway.pid)
+    finally:
+        gateway.terminate()
+        provider.terminate()
+        gateway.wait(timeout=30)
+        provider.wait(timeout=30)
+    redis = "Redis" if env.get("REDIS_URL") else "database"
+    print(f"\nllmproxy benchmark — 1 gateway worker, fake provider (20-chunk streams), limit counters: {redis}\n")
+    print("\n".join(lines))
+    print(f"\ngateway peak RSS: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+import os
+import time
+import uuid
+
+import pytest
+import redis
+
+from tests.conftest import database_url_for_subprocess
+
+
+def wait_for_rows(count: int, timeout: float = 10.0) -> list:
+    """The request log is written in the background: wait until `count` rows are there."""
+    from usage.models import RequestLog
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(RequestLog.objects.order_by("created_at", "id"))
+        if len(rows) >= count:
+            time.sleep(0.2)  # and make sure no extra row follows
+            return list(RequestLog.objects.order_by("created_at", "id"))
+        time.sleep(0.05)
+    return list(RequestLog.objects.order_by("created_at", "id"))
+
+
+@pytest.fixture(params=["database", "redis"])
+def limit_backend(request, live_gateway, transactional_db):
+    """Run a limits test once with database counters and once with Redis counters."""
+    from api.gateway import gateway
+    from usage.counters import DatabaseCounters, RedisCounters
+    from usage.limits import LimitKeeper
+
+    previous = gateway.limits
+    if request.param == "redis":
+        url = redis_url()
+        gateway.limits = LimitKeeper(RedisCounters(url, prefix=f"llmproxy-test-{uuid.uuid4().hex}:"))
+    else:
+        gateway.limits = LimitKeeper(DatabaseCounters())
+    yield request.param
+    gateway.limits = previous
+
+
+def redis_url() -> str:
+    """Redis for the tests: skipped where none runs, except in CI, where a missing Redis fails the run."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis not reachable at {url}")
+    return url
+
+
+@pytest.fixture
+def subprocess_database_url(transactional_db) -> str:
+    return database_url_for_subprocess()
+
+
+def wait_for_minute_window(margin: float = 15.0) -> None:
+    """Rate windows are calendar minutes: start a limits test far enough from a window edge."""
+    seconds = time.time() % 60
+    if seconds > 60 - margin:
+        time.sleep(60 - seconds + 0.2)
