@@ -10,7 +10,7 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/llmproxy
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint clean
+.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ serve: migrate static
 	DJANGO_DEBUG=0 $(VENV)/bin/uvicorn llmproxy_site.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log
 
+## bench: fake provider + one gateway worker, load from a separate process; prints the table (BENCH_SCALE=0.3 quicker)
+bench: dev-install
+	$(PY) bench/run.py
+
 lint: dev-install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -67,4 +71,4 @@ test-postgres: dev-install
 	DATABASE_URL=$(POSTGRES_URL) LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) staticfiles test_db.sqlite3 .demo
+	rm -rf $(VENV) staticfiles test_db.sqlite3 .demo .bench

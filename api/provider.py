@@ -39,6 +39,21 @@ def litellm_module() -> Any:
     return litellm
 
 
+def relayed(model: Any) -> bool:
+    return settings.LLMPROXY_DIRECT_RELAY and model.provider in OPENAI_WIRE_PROVIDERS and not model.use_litellm
+
+
+async def warm_up(gateway: Any) -> None:
+    """Load the policy, and LiteLLM (3-4 s, ~150 MiB) only when some model needs it; a relay-only worker never does."""
+    try:
+        snapshot = await gateway.policy.current()
+    except Exception:  # no database yet: the first request will load the policy
+        logger.warning("could not load the policy at start-up", exc_info=True)
+        return
+    if any(not relayed(model) for model in snapshot.models.values()):
+        litellm_module()
+
+
 def provider_api_key(route: Route) -> str | None:
     """The provider key for a route. A model with its own api_base never inherits a default provider key."""
     model = route.model
@@ -82,8 +97,7 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
 
 
 def uses_direct_relay(route: Route) -> bool:
-    model = route.model
-    return settings.LLMPROXY_DIRECT_RELAY and model.provider in OPENAI_WIRE_PROVIDERS and not model.use_litellm
+    return relayed(route.model)
 
 
 def relay_api_key(route: Route) -> str:

@@ -12,9 +12,7 @@ django_application = get_asgi_application()
 from servestatic import ServeStaticASGI  # noqa: E402
 
 from api.gateway import gateway  # noqa: E402
-from api.provider import litellm_module  # noqa: E402
-
-litellm_module()  # import LiteLLM at start-up, not on the first request
+from api.provider import warm_up  # noqa: E402
 
 static_application = ServeStaticASGI(django_application, root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
 
@@ -30,8 +28,9 @@ async def run_lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await warm_up(gateway)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await gateway.shutdown()
+            await gateway.shutdown()  # flush the usage buffer: a graceful stop loses no row
             await send({"type": "lifespan.shutdown.complete"})
             return

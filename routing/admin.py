@@ -39,7 +39,7 @@ class AllowedModelAdmin(admin.ModelAdmin):
     def provider_display(self, obj: AllowedModel) -> str:
         if not obj.name:
             return "-"
-        return obj.provider or "none: cannot be routed"
+        return obj.resolved_provider or obj.provider or "none: cannot be routed"  # stored on save: no LiteLLM import
 
     @admin.display(description="provider key")
     def provider_key_status(self, obj: AllowedModel) -> str:

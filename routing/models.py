@@ -40,6 +40,13 @@ class AllowedModel(models.Model):
         null=True, blank=True, help_text="Retries before the first byte (LiteLLM). Empty: the default."
     )
     enabled = models.BooleanField(default=True)
+    resolved_provider = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Worked out on save: workers never ask LiteLLM.",
+    )
     use_litellm = models.BooleanField(
         default=False,
         help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
@@ -59,6 +66,12 @@ class AllowedModel(models.Model):
     @property
     def provider(self) -> str | None:
         return resolve_provider(self.effective_litellm_model, self.api_base or None)
+
+    def save(self, *args, **kwargs) -> None:
+        self.resolved_provider = self.provider or ""
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "resolved_provider"}
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
