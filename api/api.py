@@ -4,6 +4,8 @@ import asyncio
 import logging
 import time
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
@@ -76,6 +78,9 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def unexpected_failure(exc: Exception) -> GatewayError:
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return GatewayError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
     if isinstance(exc, DatabaseError):
         logger.error("database unavailable: %s", scrub(str(exc)))
         return GatewayError(503, "The gateway's database is unavailable; try again shortly.", type="api_error",

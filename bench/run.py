@@ -32,9 +32,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -52,8 +52,20 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def redis_reachable(url: str) -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return True
+    except Exception:
+        return False
+
+
 def environment() -> dict[str, str]:
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
     return {
+        **({"REDIS_URL": redis_url} if redis_reachable(redis_url) else {}),
         **os.environ,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
@@ -158,6 +170,20 @@ async def benchmark(gateway_pid: int, keys: tuple[str, str | None], scale: float
     return lines
 
 
+async def soak_memory(pid: int, key: str, total: int) -> list[tuple[int, float]]:
+    """Memory must stay flat: RSS after 10 000 requests and after `total` (50 000 by default)."""
+    url = f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"
+    headers = {"Authorization": f"Bearer {key}"}
+    checkpoints, served, readings = sorted({min(10_000, total), total}), 0, []
+    for checkpoint in checkpoints:
+        batch = checkpoint - served
+        await run_load(url, headers, BODY, concurrency=32, total=batch // 2, stream=False)
+        await run_load(url, headers, BODY, concurrency=32, total=batch - batch // 2, stream=True)
+        served = checkpoint
+        readings.append((served, rss_mib(pid, "VmRSS")))
+    return readings
+
+
 def main() -> None:
     scale = float(os.environ.get("BENCH_SCALE", "1"))
     env = environment()
@@ -173,7 +199,8 @@ def main() -> None:
         wait_until_up(f"http://127.0.0.1:{PROVIDER_PORT}/v1/models")
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
         lines = asyncio.run(benchmark(gateway.pid, keys, scale))
-        rss = peak_rss_mib(gateway.pid)
+        rss = rss_mib(gateway.pid)
+        soak = asyncio.run(soak_memory(gateway.pid, keys[0], int(os.environ.get("BENCH_SOAK", 50_000 * scale))))
     finally:
         gateway.terminate()
         provider.terminate()
@@ -182,7 +209,9 @@ def main() -> None:
     redis = "Redis" if env.get("REDIS_URL") else "database"
     print(f"\nllmproxy benchmark — 1 gateway worker, fake provider (20-chunk streams), limit counters: {redis}\n")
     print("\n".join(lines))
-    print(f"\ngateway peak RSS: {rss:.0f} MiB")
+    print(f"\ngateway peak RSS after the table: {rss:.0f} MiB")
+    for served, current in soak:
+        print(f"RSS after {served} more requests (half streamed): {current:.1f} MiB")
 
 
 if __name__ == "__main__":

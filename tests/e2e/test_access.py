@@ -136,3 +136,17 @@ def test_last_used_is_recorded(openai_client):
     while ApiKey.objects.get(name="test-app").last_used_at is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ApiKey.objects.get(name="test-app").last_used_at is not None
+
+
+def test_oversized_body_is_a_413_not_a_500(gateway_url, api_key, policy, settings):
+    from django.conf import settings as live
+
+    huge = "x" * (live.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
+    response = httpx.post(
+        f"{gateway_url}/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": huge}]},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
