@@ -33,11 +33,30 @@ def _retry_after(exc: BaseException) -> str | None:
     return None
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """LiteLLM reports refused connections and DNS failures as a 500 "Connection error."; find the real cause."""
+    return any(isinstance(cause, (httpx.ConnectError, openai.APIConnectionError)) for cause in _causes(exc)[1:]) or (
+        getattr(exc, "status_code", None) == 500 and "Connection error" in (getattr(exc, "message", "") or "")
+    )
+
+
 def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
     """A LiteLLM exception (or a network fault) as what the client is told."""
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)) or status == 408:
         return provider_timeout(model)
+    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError)) or _never_connected(exc):
+        return provider_unreachable(model)
     if isinstance(exc, openai.BadRequestError) and status not in (400, 404, 422):
         status = 400  # LiteLLM's own parameter checks raise BadRequestError subclasses
     if (status is not None and status != 500) or isinstance(exc, openai.APIStatusError):

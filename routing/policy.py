@@ -1,16 +1,22 @@
 """The policy snapshot: an immutable picture of models and aliases, and the store that keeps it fresh."""
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from llmproxy_site.dbthread import run_in_db_thread
 from routing.models import AllowedModel, ModelAlias
 from routing.providers import resolve_provider
 from routing.versioning import fetch_policy_version, read_policy_version
+
+logger = logging.getLogger(__name__)
+
+OUTAGE_RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,13 @@ class PolicyStore:
                 snapshot = await run_in_db_thread(build_policy_snapshot, version)
                 self._snapshot = snapshot
             self._next_check = time.monotonic() + self._refresh_seconds
+        except DatabaseError as exc:
+            if snapshot is None:
+                raise
+            # The database is down: keep serving the policy we have (an edit cannot be saved meanwhile either),
+            # and look again after a pause rather than making every request wait for a connection.
+            logger.warning("database unavailable (%s): serving the cached policy", type(exc).__name__)
+            self._next_check = time.monotonic() + max(self._refresh_seconds, OUTAGE_RECHECK_SECONDS)
         finally:
             self._refreshing = False
         return snapshot

@@ -68,14 +68,17 @@ class UsageRecorder:
 
     def record(self, row: dict[str, Any]) -> None:
         self._buffer.append(row)
+        self._drop_overflow()
+        self._ensure_flusher()
+        if len(self._buffer) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    def _drop_overflow(self) -> None:
         overflow = len(self._buffer) - self.max_buffered
         if overflow > 0:
             del self._buffer[:overflow]
             self.dropped += overflow
             logger.error("usage buffer full: dropped %s oldest request-log rows (database unavailable?)", overflow)
-        self._ensure_flusher()
-        if len(self._buffer) >= self.batch_size and self._wake is not None:
-            self._wake.set()
 
     def _ensure_flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,9 +107,11 @@ class UsageRecorder:
                 del self._buffer[: len(batch)]
                 try:
                     await run_in_db_thread(write_rows, batch)
-                except Exception:
+                except Exception as exc:
                     self._buffer[:0] = batch  # keep them, oldest first, for the next try
-                    logger.warning("could not write %s request-log rows; will retry", len(batch), exc_info=True)
+                    self._drop_overflow()  # rows recorded while this write was failing count against the bound
+                    problem = type(exc).__name__
+                    logger.warning("could not write %s request-log rows (%s); will retry", len(batch), problem)
                     return written
                 written += len(batch)
                 self.written += len(batch)

@@ -17,6 +17,15 @@ def assert_openai_error_shape(body: dict) -> dict:
     return body["error"]
 
 
+def logged_rows() -> list:
+    """The request-log rows so far (the live gateway runs in this process: flush its buffer first)."""
+    from api.gateway import gateway
+    from usage.models import RequestLog
+
+    gateway.drain_threadsafe()
+    return list(RequestLog.objects.order_by("created_at", "id"))
+
+
 def post(gateway_url: str, api_key: str, body: dict, **kwargs) -> httpx.Response:
     return httpx.post(
         f"{gateway_url}/v1/chat/completions",
@@ -50,8 +59,11 @@ def test_provider_status_is_mapped(
     assert "llmproxy-no-key" not in response.text
     if status == 401:
         assert "gpt-4o-mini" in error["message"]
-    # The next request is served normally.
+    # The next request is served normally, and the log says what happened to each.
     assert post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+    failed, served = logged_rows()
+    assert (failed.status, failed.end_reason, failed.error_code) == (expected_status, "provider_error", error["code"])
+    assert (served.status, served.end_reason) == (200, "completed")
 
 
 def test_provider_error_before_the_first_chunk_is_a_real_http_status(gateway_url, api_key, policy, fake_provider):
@@ -88,7 +100,7 @@ def test_unreachable_provider_is_a_502(gateway_url, api_key, policy):
     AllowedModel.objects.create(name="nowhere", litellm_model="openai/x", api_base=f"http://127.0.0.1:{free_port()}/v1")
     response = post(gateway_url, api_key, {"model": "nowhere", "messages": HELLO})
     assert response.status_code == 502
-    assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable" or response.status_code == 502
+    assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable"
 
 
 def read_sse(response: httpx.Response) -> list[str]:
@@ -136,3 +148,71 @@ def test_sdk_sees_a_cut_stream_as_an_error(openai_client, fake_provider):
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "REPEAT 20"}], stream=True
             )
         )
+
+
+def test_provider_refusing_our_credentials_names_the_model_not_the_key(
+    gateway_url, api_key, policy, fake_provider, monkeypatch
+):
+    from routing.models import AllowedModel
+
+    secret = "sk-provider-secret-0123456789abcdef"
+    monkeypatch.setenv("FAKE_PROVIDER_KEY", secret)
+    AllowedModel.objects.create(
+        name="keyed", litellm_model="openai/keyed", api_base=fake_provider.openai_base, api_key_env="FAKE_PROVIDER_KEY"
+    )
+    fake_provider.fail_next("status", status=401, body={"error": {"message": f"Incorrect API key: {secret}"}})
+    response = post(gateway_url, api_key, {"model": "keyed", "messages": HELLO})
+    assert response.status_code == 502
+    assert "keyed" in assert_openai_error_shape(response.json())["message"]
+    assert secret not in response.text and secret[:12] not in response.text
+    assert fake_provider.last_request.headers["authorization"] == f"Bearer {secret}"
+
+
+def test_dns_failure_is_a_502_and_the_next_request_is_served(gateway_url, api_key, policy):
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(name="no-dns", litellm_model="openai/x", api_base="http://no-such-host.invalid/v1")
+    response = post(gateway_url, api_key, {"model": "no-dns", "messages": HELLO})
+    assert response.status_code == 502
+    assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable"
+    assert post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+
+
+def test_provider_stalling_mid_stream_ends_with_a_timeout_event_within_the_model_timeout(
+    gateway_url, api_key, policy, fake_provider
+):
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(
+        name="staller", litellm_model="openai/stall", api_base=fake_provider.openai_base, timeout_seconds=1
+    )
+    fake_provider.fail_next("stall", after=2)
+    body = {"model": "staller", "messages": [{"role": "user", "content": "REPEAT 20"}], "stream": True}
+    response = post(gateway_url, api_key, body)
+    assert response.status_code == 200
+    assert response.elapsed.total_seconds() < 4
+    events = read_sse(response)
+    assert "[DONE]" not in events
+    assert sum('"error"' in event for event in events) == 1
+    assert '"type":"timeout"' in events[-1]
+    [row] = logged_rows()
+    assert (row.status, row.end_reason, row.streamed) == (504, "timeout", True)
+    assert post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
+
+
+def test_retries_happen_only_before_the_first_byte(gateway_url, api_key, policy, fake_provider):
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(
+        name="retrying", litellm_model="openai/retry", api_base=fake_provider.openai_base, num_retries=1
+    )
+    fake_provider.fail_next("status", status=503)
+    assert post(gateway_url, api_key, {"model": "retrying", "messages": HELLO}).status_code == 200
+    assert len(fake_provider.requests) == 2  # the failure, then the retry
+
+    fake_provider.reset()
+    fake_provider.fail_next("cut", after=2)
+    body = {"model": "retrying", "messages": [{"role": "user", "content": "REPEAT 20"}], "stream": True}
+    events = read_sse(post(gateway_url, api_key, body))
+    assert '"error"' in events[-1]
+    assert len(fake_provider.requests) == 1  # bytes had reached the client: no retry

@@ -16,11 +16,13 @@ Replies are deterministic (see fake_wire.py). Faults, queued FIFO, each consumed
     provider.fail_next("invalid_json")        # 200 with a body that is not JSON (stream: one SSE line that is not)
     provider.fail_next("stream_error")        # stream: one content chunk, then an error event (non-stream: a 500)
     provider.fail_next("hang")                # never answer
+    provider.fail_next("stall", after=2)      # stream: headers, the role chunk and N content chunks, then silence
 
 Faults are consumed only by requests to a known route. "cut" closes the transport behind uvicorn's `send`
 (the real socket, as a crashed provider would), so uvicorn sends no 500 and logs nothing.
 `disconnects` counts requests whose client went away before the answer was complete (during "slow", "hang",
-or between streamed chunks: set `chunk_delay`). `stream_chunks = N` splits every streamed text into N chunks.
+"stall", or between streamed chunks: set `chunk_delay`); `disconnect_times` holds when (time.monotonic()).
+`stream_chunks = N` splits every streamed text into N chunks.
 Standalone: python -m tests.support.fake_provider --port 9000
 """
 
@@ -44,7 +46,7 @@ from tests.support import fake_wire as wire
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang"})
+FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang", "stall"})
 ROUTES = {
     ("POST", "/v1/chat/completions"): "openai",
     ("POST", "/v1/messages"): "anthropic",
@@ -127,12 +129,14 @@ class Exchange:
     async def json(self, status: int, payload: Any, headers: dict | None = None) -> None:
         await self.respond(status, orjson.dumps(payload), b"application/json", headers)
 
-    async def stream(self, events: list[bytes], complete: bool = True) -> None:
+    async def stream(self, events: list[bytes], complete: bool = True, stall: bool = False) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         for index, event in enumerate(events):
             if index:
                 await self.wait(self.provider.chunk_delay)
             await self.send({"type": "http.response.body", "body": event, "more_body": True})
+        if stall:
+            await self.wait(None)  # until the client gives up
         if complete:
             await self.send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
@@ -154,6 +158,7 @@ class FakeProvider:
         self.host, self.port = host, port
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        self.disconnect_times: list[float] = []
         self.chunk_delay = 0.0
         self.stream_chunks: int | None = None
         self._faults: deque[Fault] = deque()
@@ -197,6 +202,7 @@ class FakeProvider:
             self.requests.clear()
             self._faults.clear()
             self.disconnects = 0
+            self.disconnect_times.clear()
 
     def start(self) -> "FakeProvider":
         if self._thread is not None:
@@ -244,6 +250,7 @@ class FakeProvider:
     def _count_disconnect(self) -> None:
         with self._lock:
             self.disconnects += 1
+            self.disconnect_times.append(time.monotonic())
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -310,8 +317,8 @@ class FakeProvider:
         events = (wire.anthropic_stream if anthropic else wire.openai_stream)(body, number, self.stream_chunks)
         head = [event.data for event in events if event.kind == "head"]
         content = [event.data for event in events if event.kind == "content"]
-        if fault and kind == "cut":
-            return await exchange.stream([*head, *content[: fault.after]], complete=False)
+        if fault and kind in ("cut", "stall"):
+            return await exchange.stream([*head, *content[: fault.after]], complete=False, stall=kind == "stall")
         if kind == "stream_error":
             failure = wire.anthropic_stream_error() if anthropic else wire.openai_stream_error()
             return await exchange.stream([*head, *content[:1], failure.data])

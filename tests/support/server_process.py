@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,15 +21,21 @@ class GatewayProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
         self.process: subprocess.Popen | None = None
+        # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
+        self.log_file = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as this object)
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read()
 
     def start(self, timeout: float = 60) -> "GatewayProcess":
         command = [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--host", "127.0.0.1",
                    "--port", str(self.port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stderr=self.log_file, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gateway process exited: {self.process.stderr.read()}")
+                raise RuntimeError(f"gateway process exited: {self.log()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
