@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from audit.changes import AuditedAdminMixin
 from keys.models import ApiKey
 from keys.services import create_api_key
 
@@ -27,7 +28,8 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_redacted_fields = ("key_hash",)  # not a form field today; never in the audit trail if it becomes one
     list_display = (
         "name",
         "prefix_display",
@@ -79,6 +81,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset.filter(revoked_at__isnull=True):
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])  # save(), not update(): the signal invalidates caches
+            self.log_changed_values(
+                request, api_key, [("Revoked at", None, api_key.revoked_at)], via="action “Revoke selected API keys”"
+            )
             revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 

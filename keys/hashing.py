@@ -1,8 +1,15 @@
-"""Key material: generation, hashing and comparison. The plaintext is never stored."""
+"""Key material: generation, hashing and comparison. The plaintext is never stored.
+
+A key is stored as SHA-256(key), or as HMAC-SHA256(pepper, key) when `LLMPROXY_KEY_PEPPER` is set: then a copy of
+the database alone does not let anyone test guesses. Either way the digest is deterministic, so the lookup stays one
+indexed query by hash. Setting, changing or removing the pepper invalidates every existing key.
+"""
 
 import hashlib
 import hmac
 import secrets
+
+from django.conf import settings
 
 KEY_PREFIX = "llmp_"
 RANDOM_BYTES = 32  # 43 url-safe characters
@@ -14,6 +21,9 @@ def generate_key() -> str:
 
 
 def hash_key(plaintext: str) -> str:
+    pepper = getattr(settings, "LLMPROXY_KEY_PEPPER", "")
+    if pepper:
+        return hmac.new(pepper.encode("utf-8"), plaintext.encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
+    "audit",
+    "lockout",
     "keys",
     "routing",
     "usage",
@@ -91,6 +93,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("LLMPROXY_DB_POOL_SIZE", "10")),
+        # How long a query waits for a connection: short, so an outage answers 503 (or uses caches) quickly.
+        "timeout": env_float("LLMPROXY_DB_POOL_TIMEOUT_SECONDS", 3.0),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
@@ -128,6 +132,45 @@ LOGGING = {
     },
 }
 
+# Security (README: Security). Headers and cookie flags below matter only over HTTPS; the API on plain http
+# (make serve, make bench, localhost) is unaffected, and HSTS is only ever sent on a secure request.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# A Host not in ALLOWED_HOSTS is answered 400 (OpenAI-shaped outside the admin, see urls.py); scanners send them
+# all day, and the header is attacker-written: no ERROR line with a traceback per probe.
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"level": "CRITICAL"}
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# A TLS-terminating proxy in front: e.g. "X-Forwarded-Proto" (value "https"), or "X-Forwarded-Proto=https".
+# Set it only when that proxy always sets (and strips a client's) header, or a client could claim HTTPS.
+_proxy_ssl_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition("=")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip() or "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SILENCED_SYSTEM_CHECKS = []
+if not SECURE_SSL_REDIRECT:
+    # Off by default: TLS is terminated in front of the gateway (or the API is served on plain http to localhost,
+    # as by make serve and make bench), and redirecting an API POST to https would drop its body.
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+if not DEBUG and not SECURE_HSTS_PRELOAD:
+    # Preloading is a one-way, domain-wide commitment (every subdomain, in every browser, for months): the
+    # operator opts in with DJANGO_SECURE_HSTS_PRELOAD=1; HSTS itself is on.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
+# Admin login lockout (lockout app): failures per username + client address, counted in the database.
+LLMPROXY_ADMIN_LOGIN_MAX_FAILURES = int(os.environ.get("LLMPROXY_ADMIN_LOGIN_MAX_FAILURES", "5"))
+LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES = env_float("LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES", 15.0)
+
+# Keys are stored as HMAC-SHA256(pepper, key) when set, else SHA-256(key). Changing it invalidates every key.
+LLMPROXY_KEY_PEPPER = os.environ.get("LLMPROXY_KEY_PEPPER", "")
+
 # Gateway behaviour.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("LLMPROXY_MAX_BODY_BYTES", str(10 * 1024 * 1024)))  # larger: 413
 LLMPROXY_POLICY_REFRESH_SECONDS = env_float("LLMPROXY_POLICY_REFRESH_SECONDS", 0.25)
@@ -143,3 +186,9 @@ LLMPROXY_USAGE_FLUSH_SECONDS = env_float("LLMPROXY_USAGE_FLUSH_SECONDS", 1.0)
 LLMPROXY_USAGE_BATCH_SIZE = int(os.environ.get("LLMPROXY_USAGE_BATCH_SIZE", "200"))
 LLMPROXY_USAGE_MAX_BUFFERED = int(os.environ.get("LLMPROXY_USAGE_MAX_BUFFERED", "100000"))
 LLMPROXY_LOG_RETENTION_DAYS = int(os.environ.get("LLMPROXY_LOG_RETENTION_DAYS", "90"))
+
+# Request limits (bad input): each one answered with an OpenAI-shaped error, never a 500.
+# The body limit is DATA_UPLOAD_MAX_MEMORY_SIZE above (LLMPROXY_MAX_BODY_BYTES): larger bodies get a 413.
+LLMPROXY_MAX_MESSAGES = int(os.environ.get("LLMPROXY_MAX_MESSAGES", "2048"))  # more: 400, param "messages"
+LLMPROXY_MAX_JSON_DEPTH = int(os.environ.get("LLMPROXY_MAX_JSON_DEPTH", "64"))  # deeper arrays/objects: 400
+LLMPROXY_MAX_HEADER_BYTES = int(os.environ.get("LLMPROXY_MAX_HEADER_BYTES", str(16 * 1024)))  # more: 431

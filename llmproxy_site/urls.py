@@ -1,13 +1,32 @@
 from django.contrib import admin
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from django.views import defaults
 
 from api.api import api
+from api.errors import error_response, invalid_request
+from lockout.forms import LockoutAdminAuthenticationForm
 
 admin.site.site_header = "llmproxy administration"
 admin.site.site_title = "llmproxy"
 admin.site.index_title = "Keys, models and aliases"
+admin.site.login_form = LockoutAdminAuthenticationForm  # refuses logins after repeated failures (lockout app)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", api.urls),
 ]
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refuses before any view (a Host not in ALLOWED_HOSTS, …): OpenAI-shaped outside the admin."""
+    if request.path.startswith("/admin/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        return error_response(invalid_request("The Host header names a host this gateway does not serve.",
+                                              code="invalid_host"))  # fmt: skip
+    return error_response(invalid_request("Bad request.", code="bad_request"))
+
+
+handler400 = bad_request

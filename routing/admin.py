@@ -2,6 +2,7 @@ import os
 
 from django.contrib import admin
 
+from audit.changes import AuditedAdminMixin
 from routing.models import AllowedModel, ModelAlias
 
 
@@ -12,7 +13,7 @@ class ModelAliasInline(admin.TabularInline):
 
 
 @admin.register(AllowedModel)
-class AllowedModelAdmin(admin.ModelAdmin):
+class AllowedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "litellm_model_display", "provider_display", "max_tokens", "enabled", "aliases_display")
     list_editable = ("max_tokens", "enabled")
     list_filter = ("enabled",)
@@ -53,7 +54,7 @@ class AllowedModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
+class ModelAliasAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("alias", "target")
     search_fields = ("alias", "target__name")
     list_filter = ("target__enabled",)

@@ -11,7 +11,17 @@ from routing.models import AllowedModel, ModelAlias
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.parametrize("page", ["keys/apikey/", "routing/allowedmodel/", "routing/modelalias/", "keys/apikey/add/"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "keys/apikey/",
+        "routing/allowedmodel/",
+        "routing/modelalias/",
+        "keys/apikey/add/",
+        "admin/logentry/",  # the audit trail
+        "lockout/failedlogin/",
+    ],
+)
 def test_admin_pages_render(admin_client, policy, api_key, page):
     response = admin_client.get(f"/admin/{page}")
     assert response.status_code == 200
@@ -48,6 +58,7 @@ def test_revoke_action(admin_client, api_key):
     )
     assert response.status_code == 200
     assert ApiKey.objects.get(pk=pk).revoked_at is not None
+    assert "Revoked at" in admin_client.get("/admin/admin/logentry/").content.decode()  # in the audit trail
 
 
 def test_admin_refuses_a_model_nothing_can_route(admin_client):
