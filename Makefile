@@ -1,4 +1,4 @@
-# Entry points: make run · make demo · make test · make serve · make lint
+# Entry points: make run · make demo · make test · make serve · make lint · make bench · make audit · make lock
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,18 +7,19 @@ PORT ?= 8000
 WORKERS ?= 2
 DEMO_PROVIDER_PORT ?= 9100
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/llmproxy
+UV_VERSION ?= 0.13.9
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench clean
+.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench audit lock clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -70,5 +71,19 @@ test-postgres: dev-install
 	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest $(PYTEST_ARGS)
 	DATABASE_URL=$(POSTGRES_URL) LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
 
+## audit: known vulnerabilities in every pinned dependency (pip-audit, in its own venv; needs the PyPI JSON API)
+audit:
+	test -x .venv-audit/bin/pip-audit || ($(PYTHON) -m venv .venv-audit && \
+		.venv-audit/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-audit.txt)
+	.venv-audit/bin/pip-audit --disable-pip --require-hashes -r requirements-dev.txt
+
+## lock: after editing requirements*.in (exact pins), regenerate requirements*.txt with every hash (uv, universal)
+lock:
+	test -x .venv-lock/bin/uv || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv==$(UV_VERSION))
+	for name in requirements requirements-dev requirements-audit; do \
+		.venv-lock/bin/uv pip compile $$name.in --generate-hashes --universal --python-version 3.11 --quiet \
+			--custom-compile-command "make lock" -o $$name.txt || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) staticfiles test_db.sqlite3 .demo .bench
+	rm -rf $(VENV) .venv-audit .venv-lock staticfiles test_db.sqlite3 .demo .bench

@@ -5,7 +5,7 @@ from django.urls import path
 from django.views import defaults
 
 from api.api import api
-from api.errors import error_response, invalid_request
+from api.errors import GatewayError, error_response, invalid_request
 from lockout.forms import LockoutAdminAuthenticationForm
 
 admin.site.site_header = "llmproxy administration"
@@ -29,4 +29,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return error_response(invalid_request("Bad request.", code="bad_request"))
 
 
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """An unknown path: OpenAI-shaped outside the admin (with DEBUG off; DEBUG shows Django's technical page)."""
+    if request.path.startswith("/admin/"):
+        return defaults.page_not_found(request, exception)
+    return error_response(GatewayError(404, f"Unknown path: {request.path}", code="unknown_url"))
+
+
 handler400 = bad_request
+handler404 = not_found

@@ -43,3 +43,10 @@ def test_a_foreign_host_header_gets_an_openai_shaped_400(gateway_url, policy, ap
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and error["code"] == "invalid_host"
     assert api_key not in response.text
+
+
+def test_unknown_path_is_an_openai_shaped_404(client, settings):
+    settings.DEBUG = False
+    response = client.post("/v1/no-such-endpoint", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_url"

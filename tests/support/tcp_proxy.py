@@ -1,8 +1,8 @@
 """A TCP proxy on loopback that a test can cut and restore: a database outage without stopping the shared server.
 
-    with TcpProxy("127.0.0.1", 5432) as proxy:   # proxy.port forwards to 127.0.0.1:5432
-        proxy.cut()        # every open connection is reset and new ones are refused, as when the server stops
-        proxy.restore()    # connections are accepted and forwarded again
+with TcpProxy("127.0.0.1", 5432) as proxy:   # proxy.port forwards to 127.0.0.1:5432
+    proxy.cut()        # every open connection is reset and new ones are refused, as when the server stops
+    proxy.restore()    # connections are accepted and forwarded again
 """
 
 import asyncio
