@@ -12,6 +12,7 @@ django_application = get_asgi_application()
 
 from servestatic import ServeStaticASGI  # noqa: E402
 
+from api.accounting import RequestAccount  # noqa: E402
 from api.errors import GatewayError  # noqa: E402
 from api.gateway import gateway  # noqa: E402
 from api.provider import warm_up  # noqa: E402
@@ -29,6 +30,8 @@ async def application(scope, receive, send) -> None:
     await static_application(scope, receive, send)
 
 
+CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
+
 # Request limits, enforced here so that they hold whatever the HTTP parser (httptools, h11) accepts, and before
 # Django reads (and spools) a body it would refuse anyway.
 
@@ -44,22 +47,31 @@ async def limited(scope, receive, send) -> None:
             content_length = value
     if header_limit and header_bytes > header_limit:
         message = f"The request headers are larger than {header_limit} bytes."
-        await send_error(send, GatewayError(431, message, code="request_headers_too_large"))
+        await refuse(scope, send, GatewayError(431, message, code="request_headers_too_large"))
         return
     if body_limit is None:
         await static_application(scope, receive, send)
     elif content_length is not None:
         if content_length.isdigit() and int(content_length) > body_limit:
             await drain(receive, body_limit)
-            await send_error(send, body_too_large(body_limit))
+            await refuse(scope, send, body_too_large(body_limit))
             return
         await static_application(scope, receive, send)
     else:  # a chunked body: count it as it arrives
-        await static_application(scope, *counted(receive, send, body_limit))
+        await static_application(scope, *counted(scope, receive, send, body_limit))
 
 
 def body_too_large(limit: int) -> GatewayError:
     return GatewayError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
+
+
+async def refuse(scope, send, error: GatewayError) -> None:
+    """Answer `error`; a refused chat completion still leaves its (rejected) row in the request log."""
+    if scope["path"] == CHAT_COMPLETIONS_PATH:
+        account = RequestAccount(gateway)
+        account.fail(error, rejected=True)
+        account.finish()
+    await send_error(send, error)
 
 
 async def send_error(send, error: GatewayError) -> None:
@@ -79,7 +91,7 @@ async def drain(receive, limit: int) -> None:
         seen += len(message.get("body", b""))
 
 
-def counted(receive, send, limit: int):
+def counted(scope, receive, send, limit: int):
     """receive/send for the app that answer 413 (and end the app's request) once the body passes `limit` bytes."""
     state = {"seen": 0, "refused": False}
 
@@ -89,7 +101,7 @@ def counted(receive, send, limit: int):
             state["seen"] += len(message.get("body", b""))
             if state["seen"] > limit and not state["refused"]:
                 state["refused"] = True
-                await send_error(send, body_too_large(limit))
+                await refuse(scope, send, body_too_large(limit))
                 return {"type": "http.disconnect"}
         return message
 

@@ -183,3 +183,27 @@ def test_a_deep_body_through_the_server_is_a_400(gateway_url, api_key, policy, f
         assert_openai_error(post(gateway_url, api_key, content=body), 400, "json_too_deep")["param"] == "x.[0].[0].[0]"
     )
     assert fake_provider.requests == []
+
+
+@live
+def test_requests_refused_for_their_size_are_logged_as_rejected(gateway_url, api_key, policy, settings):
+    from api.gateway import gateway
+    from usage.models import RequestLog
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 1000}]}
+    assert post(gateway_url, api_key, json=body).status_code == 413
+    chunks = [b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "', *[b"x" * 100] * 20, b'"}]}']
+    assert post(gateway_url, api_key, content=iter(chunks)).status_code == 413
+    padding = {"X-Padding": "p" * 17_000}
+    assert (
+        post(gateway_url, api_key, json={"model": "gpt-4o-mini", "messages": MESSAGES}, headers=padding).status_code
+        == 431
+    )
+    gateway.drain_threadsafe()
+    rows = list(RequestLog.objects.order_by("created_at", "id").values_list("status", "end_reason", "error_code"))
+    assert rows == [
+        (413, "rejected", "request_too_large"),
+        (413, "rejected", "request_too_large"),
+        (431, "rejected", "request_headers_too_large"),
+    ]
