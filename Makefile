@@ -75,7 +75,7 @@ test-postgres: dev-install
 audit:
 	test -x .venv-audit/bin/pip-audit || ($(PYTHON) -m venv .venv-audit && \
 		.venv-audit/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-audit.txt)
-	.venv-audit/bin/pip-audit --disable-pip --require-hashes -r requirements-dev.txt
+	.venv-audit/bin/pip-audit --strict --disable-pip --require-hashes -r requirements-dev.txt
 
 ## lock: after editing requirements*.in (exact pins), regenerate requirements*.txt with every hash (uv, universal)
 lock:
