@@ -19,6 +19,7 @@ from api.errors import (
     REJECTIONS,
     GatewayError,
     as_gateway_error,
+    body_too_large,
     error_response,
     invalid_request,
     scrub,
@@ -78,9 +79,8 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def unexpected_failure(exc: Exception) -> GatewayError:
-    if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return GatewayError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
+    if isinstance(exc, RequestDataTooBig):  # api.edge refuses these first; Django's own check is the fallback
+        return body_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, DatabaseError):
         logger.error("database unavailable: %s", scrub(str(exc)))
         return GatewayError(503, "The gateway's database is unavailable; try again shortly.", type="api_error",

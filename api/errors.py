@@ -50,6 +50,10 @@ def invalid_request(message: str, *, param: str | None = None, code: str | None 
     return GatewayError(400, message, type="invalid_request_error", param=param, code=code)
 
 
+def body_too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
+
+
 def unauthorized(message: str) -> GatewayError:
     return GatewayError(401, message, type="invalid_request_error", code="invalid_api_key")
 

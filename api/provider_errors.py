@@ -44,8 +44,9 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def _never_connected(exc: BaseException) -> bool:
-    """LiteLLM reports refused connections and DNS failures as a 500 "Connection error."; find the real cause."""
-    return any(isinstance(cause, (httpx.ConnectError, openai.APIConnectionError)) for cause in _causes(exc)[1:]) or (
+    """A connection that never carried an answer. LiteLLM reports refused connections and DNS failures as a 500
+    "Connection error.": look through the causes."""
+    return any(isinstance(cause, (httpx.ConnectError, openai.APIConnectionError)) for cause in _causes(exc)) or (
         getattr(exc, "status_code", None) == 500 and "Connection error" in (getattr(exc, "message", "") or "")
     )
 
@@ -55,13 +56,13 @@ def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)) or status == 408:
         return provider_timeout(model)
-    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError)) or _never_connected(exc):
+    if _never_connected(exc):
         return provider_unreachable(model)
     if isinstance(exc, openai.BadRequestError) and status not in (400, 404, 422):
         status = 400  # LiteLLM's own parameter checks raise BadRequestError subclasses
     if (status is not None and status != 500) or isinstance(exc, openai.APIStatusError):
         return error_for_status(status or 502, _provider_message(exc), model=model, retry_after=_retry_after(exc))
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(exc, httpx.TransportError):
         return provider_unreachable(model)
     if isinstance(exc, openai.APIError):
         return error_for_status(502, _provider_message(exc), model=model)

@@ -187,8 +187,7 @@ def test_a_deep_body_through_the_server_is_a_400(gateway_url, api_key, policy, f
 
 @live
 def test_requests_refused_for_their_size_are_logged_as_rejected(gateway_url, api_key, policy, settings):
-    from api.gateway import gateway
-    from usage.models import RequestLog
+    from tests.support.request_log import logged_rows
 
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 1000}]}
@@ -200,8 +199,7 @@ def test_requests_refused_for_their_size_are_logged_as_rejected(gateway_url, api
         post(gateway_url, api_key, json={"model": "gpt-4o-mini", "messages": MESSAGES}, headers=padding).status_code
         == 431
     )
-    gateway.drain_threadsafe()
-    rows = list(RequestLog.objects.order_by("created_at", "id").values_list("status", "end_reason", "error_code"))
+    rows = [(row.status, row.end_reason, row.error_code) for row in logged_rows()]
     assert rows == [
         (413, "rejected", "request_too_large"),
         (413, "rejected", "request_too_large"),

@@ -5,6 +5,7 @@ import openai
 import pytest
 
 from tests.support.live_server import free_port
+from tests.support.request_log import logged_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,15 +16,6 @@ def assert_openai_error_shape(body: dict) -> dict:
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
     return body["error"]
-
-
-def logged_rows() -> list:
-    """The request-log rows so far (the live gateway runs in this process: flush its buffer first)."""
-    from api.gateway import gateway
-    from usage.models import RequestLog
-
-    gateway.drain_threadsafe()
-    return list(RequestLog.objects.order_by("created_at", "id"))
 
 
 def post(gateway_url: str, api_key: str, body: dict, **kwargs) -> httpx.Response:
