@@ -51,10 +51,26 @@ class AllowedModel(models.Model):
         default=False,
         help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
     )
+    max_n = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most choices (n) one request may ask for. Empty: what the provider allows.",
+    )
+    refused_params = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Comma-separated request fields refused for this model with a 400, "
+        "e.g. service_tier, web_search_options, audio (fields that change the price).",
+    )
 
     class Meta:
         ordering = ["name"]
         verbose_name = "allowed model"
+        permissions = [
+            ("change_provider_settings", "Can change a model's API base and provider key variable"),
+        ]
 
     def __str__(self) -> str:
         return self.name
