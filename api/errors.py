@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
-from keys.lookup import InvalidApiKey
+from keys.lookup import InvalidApiKey, KeyLookupsBusy
 from routing.resolver import ModelNotAllowed
 from usage.limits import LimitExceeded, LimitsUnavailable
 
@@ -68,12 +68,14 @@ def as_gateway_error(exc: Exception) -> GatewayError:
         return invalid_request(exc.message, param="model", code="model_not_found")
     if isinstance(exc, LimitExceeded):
         return GatewayError(429, exc.message, type=exc.type, code=exc.type, headers=exc.headers)
+    if isinstance(exc, KeyLookupsBusy):
+        return GatewayError(503, str(exc), type="api_error", code="server_busy", headers={"Retry-After": "1"})
     if isinstance(exc, LimitsUnavailable):
         return GatewayError(503, str(exc), type="api_error", code="limits_unavailable", headers={"Retry-After": "1"})
     raise TypeError(f"not a gateway rejection: {type(exc).__name__}")
 
 
-REJECTIONS = (GatewayError, InvalidApiKey, ModelNotAllowed, LimitExceeded, LimitsUnavailable)
+REJECTIONS = (GatewayError, InvalidApiKey, KeyLookupsBusy, ModelNotAllowed, LimitExceeded, LimitsUnavailable)
 
 
 def error_response(error: GatewayError) -> HttpResponse:

@@ -2,27 +2,40 @@
 
 The cache is emptied whenever the policy version changes (any key, model or alias edit bumps it),
 so a revoked key stops working on every worker as soon as that worker notices the new version.
+
+Known keys and unknown tokens live apart: unknown tokens (random guesses, a deleted key an app keeps sending) sit in
+their own bounded LRU, so a flood of them never evicts a real key, and the database lookups they cause run a few at
+a time, with a bounded queue (past it the caller is asked to retry), so they cannot take the database's pool.
 """
 
 import asyncio
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
-from keys.hashing import hash_key, hashes_match, looks_like_key
+from keys.hashing import KEY_PREFIX, hash_key, hashes_match, looks_like_key
 from keys.models import ApiKey, parse_model_list
 from llmproxy_site.dbthread import run_in_db_thread
 
 logger = logging.getLogger(__name__)
 
-MAX_CACHED_KEYS = 10_000
+MAX_KNOWN_KEYS = 100_000  # records of keys that exist (revoked and expired ones included)
+MAX_UNKNOWN_TOKENS = 10_000  # hashes of tokens that match no key, least recently seen dropped first
+LOOKUPS_IN_FLIGHT = 4  # database lookups of uncached tokens running at once, per process
+LOOKUPS_WAITING = 256  # more uncached tokens waiting than this: answer "try again" instead of queueing
 
 
 class InvalidApiKey(Exception):
     """The key is missing, malformed, unknown, revoked or expired; the message says which."""
+
+
+class KeyLookupsBusy(Exception):
+    """Too many tokens unknown to this process are waiting for a database lookup (HTTP 503, retry)."""
 
 
 @dataclass(frozen=True)
@@ -59,29 +72,57 @@ class KeyRecord:
         )
 
 
+def fetch_key_record(key_hash: str) -> KeyRecord | None:
+    api_key = ApiKey.objects.filter(key_hash=key_hash).first()
+    return KeyRecord.from_model(api_key) if api_key else None
+
+
+async def load_key_record(key_hash: str) -> KeyRecord | None:
+    return await run_in_db_thread(fetch_key_record, key_hash)
+
+
 class KeyCache:
-    def __init__(self, *, last_used_resolution: timedelta = timedelta(seconds=60)) -> None:
-        self._records: dict[str, KeyRecord | None] = {}
+    def __init__(
+        self,
+        *,
+        last_used_resolution: timedelta = timedelta(seconds=60),
+        loader: Callable[[str], Awaitable[KeyRecord | None]] = load_key_record,
+        max_unknown: int = MAX_UNKNOWN_TOKENS,
+    ) -> None:
+        self._known: dict[str, KeyRecord] = {}
+        self._unknown: OrderedDict[str, None] = OrderedDict()
+        self._max_unknown = max_unknown
+        self._loader = loader
         self._version: str | None = None
+        self._generation = 0  # bumped by every clear: a lookup that started before one must not fill the cache
+        self._lookups: asyncio.Semaphore | None = None
+        self._waiting = 0
         self._last_used_written: dict[int, datetime] = {}
         self._last_used_resolution = last_used_resolution
         self._background: set[asyncio.Task] = set()
+        self.lookups = 0  # database lookups made (tests, diagnostics)
 
     def clear(self) -> None:
-        self._records.clear()
+        self._known.clear()
+        self._unknown.clear()
+        self._generation += 1
 
     async def authenticate(self, token: str | None, *, version: str | None) -> KeyRecord:
         if not token:
             raise InvalidApiKey("Missing API key: send 'Authorization: Bearer llmp_…'.")
         if not looks_like_key(token):
+            if token.startswith(KEY_PREFIX):
+                raise InvalidApiKey("Invalid API key.")
             raise InvalidApiKey("Malformed API key: keys start with 'llmp_'.")
         if version != self._version:
-            self._records.clear()
+            self.clear()
             self._version = version
         key_hash = hash_key(token)
-        if key_hash in self._records:
-            record = self._records[key_hash]
-        else:
+        record = self._known.get(key_hash)
+        if record is None:
+            if key_hash in self._unknown:
+                self._unknown.move_to_end(key_hash)
+                raise InvalidApiKey("Invalid API key.")
             record = await self._load(key_hash)
         if record is None or not hashes_match(record.key_hash, token):
             raise InvalidApiKey("Invalid API key.")
@@ -94,13 +135,31 @@ class KeyCache:
         return record
 
     async def _load(self, key_hash: str) -> KeyRecord | None:
-        api_key = await run_in_db_thread(ApiKey.objects.filter(key_hash=key_hash).first)
-        record = KeyRecord.from_model(api_key) if api_key else None
-        if len(self._records) >= MAX_CACHED_KEYS:
-            self._records.clear()
-        self._records[key_hash] = record
+        if self._waiting >= LOOKUPS_WAITING:
+            raise KeyLookupsBusy("Too many requests with keys this server has not seen yet; try again shortly.")
+        if self._lookups is None:
+            self._lookups = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+        generation = self._generation
+        self._waiting += 1
+        try:
+            async with self._lookups:
+                self.lookups += 1
+                record = await self._loader(key_hash)
+        finally:
+            self._waiting -= 1
+        if generation == self._generation:  # else the policy changed during the read: the record may be stale
+            self._remember(key_hash, record)
         return record
 
+    def _remember(self, key_hash: str, record: KeyRecord | None) -> None:
+        if record is None:
+            self._unknown[key_hash] = None
+            if len(self._unknown) > self._max_unknown:
+                self._unknown.popitem(last=False)  # only other unknown tokens make way: known keys stay
+            return
+        if len(self._known) >= MAX_KNOWN_KEYS:
+            self._known.pop(next(iter(self._known)))
+        self._known[key_hash] = record
     def _note_last_used(self, key_id: int, now: datetime) -> None:
         """Write last_used_at at most once per resolution window per key and worker, off the request."""
         previous = self._last_used_written.get(key_id)

@@ -25,16 +25,22 @@ PREFIX_FALLBACK: tuple[tuple[str, str], ...] = (
 )
 
 
-def known_providers() -> frozenset[str]:
+def quiet_litellm():
+    """LiteLLM, told not to print its banners ("Provider List: …") when it cannot place a model."""
     import litellm
 
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def known_providers() -> frozenset[str]:
+    litellm = quiet_litellm()
     return frozenset(str(p.value if hasattr(p, "value") else p) for p in litellm.provider_list)
 
 
 @lru_cache(maxsize=1024)
 def provider_from_litellm(litellm_model: str) -> str | None:
-    import litellm
-
+    litellm = quiet_litellm()
     try:
         _, provider, _, _ = litellm.get_llm_provider(model=litellm_model)
     except Exception:  # LiteLLM raises BadRequestError (and others) when it cannot tell
