@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -28,6 +29,7 @@ from api.errors import (
 from api.gateway import Caller, gateway
 from api.schemas import ChatCompletionRequest, parse_chat_request
 from llmproxy_site.dbthread import run_in_db_thread
+from routing.policy import PolicySnapshot
 from routing.resolver import resolve, visible_model_names
 
 logger = logging.getLogger(__name__)
@@ -145,15 +147,25 @@ async def answer_chat(request: HttpRequest, account: RequestAccount) -> HttpResp
     return await provider.complete(route, chat, account)
 
 
+def model_entry(snapshot: PolicySnapshot, name: str) -> dict[str, Any]:
+    model = snapshot.models[snapshot.aliases.get(name, name)]
+    return {"id": name, "object": "model", "created": 0, "owned_by": model.provider or "llmproxy"}
+
+
 @api.get("/v1/models", auth=api_key_auth, summary="List the models and aliases this key may use")
 async def list_models(request: HttpRequest) -> HttpResponse:
     caller: Caller = request.auth
-    snapshot = caller.policy
-    data = []
-    for name in visible_model_names(snapshot, caller.key.allowed_models):
-        model = snapshot.models[snapshot.aliases.get(name, name)]
-        data.append({"id": name, "object": "model", "created": 0, "owned_by": model.provider or "llmproxy"})
-    return JsonResponse({"object": "list", "data": data})
+    names = visible_model_names(caller.policy, caller.key.allowed_models)
+    return JsonResponse({"object": "list", "data": [model_entry(caller.policy, name) for name in names]})
+
+
+@api.get("/v1/models/{path:model}", auth=api_key_auth, summary="One model or alias this key may use")
+async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
+    caller: Caller = request.auth
+    if model not in visible_model_names(caller.policy, caller.key.allowed_models):
+        return error_response(GatewayError(404, f"The model '{model}' does not exist or you do not have access to it.",
+                                           param="model", code="model_not_found"))  # fmt: skip
+    return JsonResponse(model_entry(caller.policy, model))
 
 
 def _database_ok() -> bool:
@@ -175,3 +187,27 @@ async def healthz(request: HttpRequest) -> HttpResponse:
         "check_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     return JsonResponse(body, status=200 if database_ok else 503)
+
+
+def refuse_other_methods(path: str, allowed: str) -> None:
+    """A wrong method gets OpenAI's JSON 405 (with Allow), not ninja's plain-text one."""
+
+    def method_not_allowed(request: HttpRequest) -> HttpResponse:
+        message = f"Invalid method for URL ({request.method} {request.path}): use {allowed}."
+        return error_response(GatewayError(405, message, code="method_not_allowed", headers={"Allow": allowed}))
+
+    def method_not_allowed_for_model(request: HttpRequest, model: str) -> HttpResponse:
+        return method_not_allowed(request)
+
+    view = method_not_allowed_for_model if "{path:model}" in path else method_not_allowed
+    others = [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE") if method != allowed]
+    api.api_operation(others, path, include_in_schema=False)(view)
+
+
+for endpoint, method in (
+    ("/v1/chat/completions", "POST"),
+    ("/v1/models", "GET"),
+    ("/v1/models/{path:model}", "GET"),
+    ("/healthz", "GET"),
+):
+    refuse_other_methods(endpoint, method)

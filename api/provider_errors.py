@@ -1,10 +1,20 @@
-"""Provider failures (LiteLLM exceptions, network faults) mapped to what the client is told."""
+"""Provider failures (LiteLLM exceptions, network faults) mapped to what the client is told.
 
+The same fault gives the same status, code and message on both paths (the direct relay and LiteLLM): a caller reads
+what the provider said, in the gateway's words, never LiteLLM's class names or advice about LiteLLM's settings.
+"""
+
+import ast
 import asyncio
+import json
 import logging
+import re
+import socket
 
+import aiohttp
 import httpx
 import openai
+import orjson
 
 from api.errors import GatewayError, scrub
 
@@ -13,10 +23,77 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 2000
 
 
+# "litellm.BadRequestError: ", "InternalServerError: ", "AnthropicException - ", … (often several in a row)
+LITELLM_PREFIX = re.compile(r"^\s*(?:litellm\.)?[A-Za-z]*(?:Error|Exception)\s*(?::|-)\s*")
+# Where LiteLLM's advice to its own users begins: nothing from here on helps a caller of the gateway.
+LITELLM_ADVICE = re.compile(
+    r"\.?\s*(?:Handle with `litellm|To drop (?:these|it)|If you want to use these params|or for proxy:|"
+    r"`?litellm_settings|Received Model Group|Available Model Group Fallbacks|LiteLLM Retried|model_group=)"
+)
+UNSUPPORTED_PARAMS = re.compile(r"(?P<provider>[\w\-]+) does not support parameters: \[(?P<names>[^\]]*)\]")
+SETTING_NOT_SUPPORTED = re.compile(r"Setting `?(?P<names>[^`]+?)`? is not supported by (?P<provider>[\w\-]+)")
+IMAGE_FETCH = re.compile(r"Unable to fetch image from URL.*?url=(?P<url>\S+)", re.S)
+
+
+def _unwrap_bytes_repr(text: str) -> str:
+    if len(text) > 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return text
+
+
+def _message_in_json(text: str) -> str | None:
+    """The provider's own message from an OpenAI- or Anthropic-shaped error body."""
+    if not text.startswith("{"):
+        return None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    if isinstance(error, str):
+        return error
+    return data.get("message") if isinstance(data, dict) and isinstance(data.get("message"), str) else None
+
+
+def _names(listed: str) -> str:
+    names = [name.strip().strip("'\"") for name in listed.split(",") if name.strip()]
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def caller_message(raw: str) -> str:
+    """LiteLLM's exception message, reduced to what the provider said and what the caller can change."""
+    unsupported = UNSUPPORTED_PARAMS.search(raw) or SETTING_NOT_SUPPORTED.search(raw)
+    if unsupported:
+        return (
+            f"The provider ({unsupported['provider']}) does not accept the parameter(s) {_names(unsupported['names'])}"
+            " for this model: remove them from the request."
+        )
+    image = IMAGE_FETCH.search(raw)
+    if image:
+        return (
+            f"The image at {image['url']} could not be fetched for the provider: send the image as a base64 data URL "
+            "(data:image/png;base64,…) instead."
+        )
+    text = raw.strip()
+    while (prefix := LITELLM_PREFIX.match(text)) is not None and prefix.end() > 0:
+        text = text[prefix.end() :]
+    advice = LITELLM_ADVICE.search(text)
+    if advice is not None:
+        text = text[: advice.start()]
+    text = _unwrap_bytes_repr(text.strip())
+    return (_message_in_json(text) or text).strip() or "no message"
+
+
 def _provider_message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    message = message.removeprefix("litellm.")
-    return scrub(message)[:MAX_MESSAGE_LENGTH]
+    return scrub(caller_message(str(message)))[:MAX_MESSAGE_LENGTH]
 
 
 def _retry_after(exc: BaseException) -> str | None:
@@ -43,27 +120,37 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """A connection that never carried an answer. LiteLLM reports refused connections and DNS failures as a 500
-    "Connection error.": look through the causes."""
-    return any(isinstance(cause, (httpx.ConnectError, openai.APIConnectionError)) for cause in _causes(exc)) or (
-        getattr(exc, "status_code", None) == 500 and "Connection error" in (getattr(exc, "message", "") or "")
-    )
+# A refused connection or a failed DNS lookup. Not LiteLLM's APIConnectionError: LiteLLM raises it as a catch-all
+# (an invalid JSON answer, a stream cut midway), so its class says nothing; the causes do.
+NEVER_CONNECTED = (httpx.ConnectError, aiohttp.ClientConnectorError, ConnectionRefusedError, socket.gaierror)
+
+
+CONNECTION_LOST = (
+    httpx.ReadError, httpx.RemoteProtocolError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+    ConnectionResetError,
+)  # fmt: skip
+INVALID_ANSWER_MESSAGE = "the provider's answer is not valid JSON"
+CONNECTION_LOST_MESSAGE = "the connection closed before the answer was complete"
 
 
 def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
-    """A LiteLLM exception (or a network fault) as what the client is told."""
+    """A LiteLLM exception (or a network fault) as what the client is told; the same as the relay's for one fault."""
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)) or status == 408:
         return provider_timeout(model)
-    if _never_connected(exc):
+    causes = _causes(exc)
+    if any(isinstance(cause, NEVER_CONNECTED) for cause in causes):
         return provider_unreachable(model)
+    if any(isinstance(cause, json.JSONDecodeError) for cause in causes):
+        return error_for_status(502, INVALID_ANSWER_MESSAGE, model=model)
+    if any(isinstance(cause, CONNECTION_LOST) for cause in causes):
+        return error_for_status(502, CONNECTION_LOST_MESSAGE, model=model)
     if isinstance(exc, openai.BadRequestError) and status not in (400, 404, 422):
         status = 400  # LiteLLM's own parameter checks raise BadRequestError subclasses
     if (status is not None and status != 500) or isinstance(exc, openai.APIStatusError):
         return error_for_status(status or 502, _provider_message(exc), model=model, retry_after=_retry_after(exc))
     if isinstance(exc, httpx.TransportError):
-        return provider_unreachable(model)
+        return error_for_status(502, CONNECTION_LOST_MESSAGE, model=model)
     if isinstance(exc, openai.APIError):
         return error_for_status(502, _provider_message(exc), model=model)
     logger.error("unexpected failure calling the provider for %s: %s: %s", model, type(exc).__name__, scrub(str(exc)))

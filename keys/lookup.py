@@ -160,6 +160,7 @@ class KeyCache:
         if len(self._known) >= MAX_KNOWN_KEYS:
             self._known.pop(next(iter(self._known)))
         self._known[key_hash] = record
+
     def _note_last_used(self, key_id: int, now: datetime) -> None:
         """Write last_used_at at most once per resolution window per key and worker, off the request."""
         previous = self._last_used_written.get(key_id)

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from api.api import api
 from api.errors import GatewayError, error_response, invalid_request
@@ -13,9 +14,18 @@ admin.site.site_title = "llmproxy"
 admin.site.index_title = "Keys, models and aliases"
 admin.site.login_form = LockoutAdminAuthenticationForm  # refuses logins after repeated failures (lockout app)
 
+
+@csrf_exempt  # an API client's POST to a wrong path gets the 404, not a CSRF page
+def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return error_response(GatewayError(404, f"Unknown path: {request.method} {request.path}", code="unknown_url"))
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", api.urls),
+    # Last: any other path outside the admin is an OpenAI-shaped 404, with DEBUG on too (Django's technical 404
+    # page is HTML). The admin keeps Django's pages and its redirect of /admin to /admin/.
+    re_path(r"^(?!admin(?:/|$))(?P<rest>.*)$", unknown_path),
 ]
 
 
@@ -33,7 +43,7 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """An unknown path: OpenAI-shaped outside the admin (with DEBUG off; DEBUG shows Django's technical page)."""
     if request.path.startswith("/admin/"):
         return defaults.page_not_found(request, exception)
-    return error_response(GatewayError(404, f"Unknown path: {request.path}", code="unknown_url"))
+    return unknown_path(request)
 
 
 handler400 = bad_request

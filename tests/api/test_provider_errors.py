@@ -28,7 +28,8 @@ def response(status: int, headers: dict | None = None) -> httpx.Response:
         (litellm.AuthenticationError(message="bad key", **OPENAI), 502, "provider_auth_error"),
         (litellm.ServiceUnavailableError(message="down", **OPENAI), 503, "provider_unavailable"),
         (litellm.InternalServerError(message="boom", **OPENAI), 502, "provider_error"),
-        (litellm.APIConnectionError(message="Connection error.", **OPENAI), 502, "provider_unreachable"),
+        # LiteLLM's catch-all: without a refused connection or a DNS failure among its causes, not "unreachable"
+        (litellm.APIConnectionError(message="Connection error.", **OPENAI), 502, "provider_error"),
         (RuntimeError("unexpected"), 502, "provider_error"),
     ],
 )  # fmt: skip
@@ -60,3 +61,51 @@ def test_provider_messages_are_scrubbed(monkeypatch):
 
 def test_our_own_keys_are_scrubbed():
     assert "llmp_" + "a" * 20 not in scrub("key llmp_" + "a" * 20 + " was used")
+
+
+# Messages as LiteLLM 1.110 builds them (seen against the fake provider), and what the caller reads instead.
+LITELLM_MESSAGES = [
+    ("litellm.InternalServerError: InternalServerError: OpenAIException - fake provider error 500",
+     "fake provider error 500"),
+    ("litellm.InternalServerError: AnthropicException - b'{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+     "\"message\":\"overloaded now\"}}'. Handle with `litellm.InternalServerError`.", "overloaded now"),
+    ("litellm.BadRequestError: AnthropicException - {\"type\":\"error\",\"error\":{\"type\":"
+     "\"invalid_request_error\",\"message\":\"max_tokens: must be positive\"}}", "max_tokens: must be positive"),
+    ("litellm.MidStreamFallbackError: litellm.APIConnectionError: APIConnectionError: OpenAIException - cut short",
+     "cut short"),
+    ("litellm.UnsupportedParamsError: anthropic does not support parameters: ['logit_bias'], for model=claude-x. "
+     "To drop these, set `litellm.drop_params=True` or for proxy:\n\n`litellm_settings:\n drop_params: true`\n. \n "
+     "If you want to use these params dynamically send allowed_openai_params=['logit_bias'] in your request.",
+     "The provider (anthropic) does not accept the parameter(s) 'logit_bias' for this model: remove them from the "
+     "request."),
+    ("litellm.BadRequestError: Error: Unable to fetch image from URL. The proxy could not resolve this host or its URL "
+     "policy rejected it; an admin can check the proxy log and `user_url_allowed_hosts` in litellm_settings. "
+     "url=http://10.0.0.1/cat.png",
+     "The image at http://10.0.0.1/cat.png could not be fetched for the provider: send the image as a base64 data URL "
+     "(data:image/png;base64,…) instead."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected"), LITELLM_MESSAGES)
+def test_litellm_messages_reach_the_caller_in_the_gateways_words(raw, expected):
+    error = map_provider_exception(litellm.BadRequestError(message=raw, **OPENAI), model="m")
+    assert error.message == expected
+    for leak in ("litellm", "Handle with", "drop_params", "allowed_openai_params", "user_url_allowed_hosts",
+                 "Exception -", "b'{"):  # fmt: skip
+        assert leak not in error.message
+
+
+def test_unreachable_only_for_refused_connections_and_dns_failures():
+    def raised(cause: BaseException) -> litellm.APIConnectionError:
+        try:
+            try:
+                raise cause
+            except BaseException as inner:
+                raise litellm.APIConnectionError(message="Connection error.", **OPENAI) from inner
+        except litellm.APIConnectionError as exc:
+            return exc
+
+    refused = raised(httpx.ConnectError("[Errno 111] Connection refused", request=REQUEST))
+    invalid_json = raised(ValueError("not json"))
+    assert map_provider_exception(refused, model="m").code == "provider_unreachable"
+    assert map_provider_exception(invalid_json, model="m").code == "provider_error"
