@@ -11,7 +11,7 @@ from django.utils import timezone
 from api.errors import GatewayError
 from keys.lookup import KeyRecord
 from routing.resolver import Route
-from usage.cost import cost_usd, estimate_tokens
+from usage.cost import TokenUsage, cost_usd, estimate_tokens, token_usage
 from usage.limits import LimitHold
 from usage.models import EndReason
 
@@ -20,9 +20,10 @@ logger = logging.getLogger(__name__)
 
 class RequestAccount:
     __slots__ = (
-        "_finished", "_loop", "_provider_ms", "_provider_started", "_started", "api_key", "completion_tokens",
-        "cost_usd", "created_at", "delivered_text", "end_reason", "error_code", "gateway", "limit_hold", "messages",
-        "prompt_tokens", "requested_model", "route", "status", "streamed", "ttft_ms", "usage_estimated",
+        "_finished", "_loop", "_provider_answered", "_provider_ms", "_provider_started", "_started", "api_key",
+        "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "error_code", "gateway",
+        "limit_hold", "messages", "prompt_tokens", "requested_model", "route", "status", "streamed", "ttft_ms",
+        "usage", "usage_estimated",
     )  # fmt: skip
 
     def __init__(self, gateway: Any) -> None:
@@ -32,6 +33,7 @@ class RequestAccount:
         self._finished = False
         self._provider_started: float | None = None
         self._provider_ms = 0.0
+        self._provider_answered = False
         self._loop = asyncio.get_running_loop()
         self.api_key: KeyRecord | None = None
         self.requested_model = ""
@@ -43,6 +45,7 @@ class RequestAccount:
         self.end_reason = EndReason.COMPLETED
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
+        self.usage = TokenUsage()
         self.usage_estimated = False
         self.cost_usd: Decimal | None = None
         self.ttft_ms: float | None = None
@@ -54,6 +57,7 @@ class RequestAccount:
 
     def provider_done(self) -> None:
         """The provider answered (its whole body, or its first chunk for a stream)."""
+        self._provider_answered = True
         if self._provider_started is not None:
             self._provider_ms += (time.perf_counter() - self._provider_started) * 1000
             self._provider_started = None
@@ -68,12 +72,8 @@ class RequestAccount:
     def set_usage(self, usage: Any) -> None:
         if not usage:
             return
-        if isinstance(usage, dict):
-            self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            self.completion_tokens = int(usage.get("completion_tokens") or 0)
-            return
-        self.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        self.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.usage = token_usage(usage)
+        self.prompt_tokens, self.completion_tokens = self.usage.prompt_tokens, self.usage.completion_tokens
 
     def fail(self, error: GatewayError, *, rejected: bool) -> None:
         self.status = error.status
@@ -92,11 +92,22 @@ class RequestAccount:
             self.status = 499
 
     def _estimate_missing_usage(self) -> None:
+        """Estimate what the provider will bill when it reported no usage.
+
+        Only an answer the provider accepted is billed (its prompt and the text delivered so far): a refusal (an
+        error status), a connection that never carried an answer and a timeout before the first byte cost nothing,
+        as providers bill them. A call the client abandoned while the provider was working on it (no answer yet)
+        is billed its prompt: the provider had it and bills what it processed, which the gateway cannot see.
+        """
         if self.route is None or self.end_reason == EndReason.REJECTED or self.prompt_tokens is not None:
+            return
+        abandoned_in_flight = self._provider_started is not None and self.end_reason == EndReason.CLIENT_DISCONNECTED
+        if not self._provider_answered and not abandoned_in_flight:
             return
         model = self.route.model.litellm_model
         self.prompt_tokens = estimate_tokens(model, messages=self.messages) if self.messages else 0
         self.completion_tokens = estimate_tokens(model, text="".join(self.delivered_text))
+        self.usage = TokenUsage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
         self.usage_estimated = True
 
     def finish(self) -> None:
@@ -109,7 +120,7 @@ class RequestAccount:
             prompt, completion = self.prompt_tokens or 0, self.completion_tokens or 0
             if self.route is not None and (prompt or completion):
                 model = self.route.model
-                self.cost_usd = cost_usd(model.litellm_model, model.provider, prompt, completion)
+                self.cost_usd = cost_usd(model.litellm_model, model.provider, self.usage)
             self.gateway.usage.record(self.as_row())
             if self.limit_hold is not None:
                 self.gateway.limits.settle_later(self.limit_hold, tokens_used=prompt + completion, cost=self.cost_usd)
@@ -138,8 +149,32 @@ class RequestAccount:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
+            "cache_read_tokens": self.usage.cache_read_tokens,
+            "cache_write_tokens": self.usage.cache_write_tokens,
             "usage_estimated": self.usage_estimated,
             "cost_usd": self.cost_usd,
             "latency_ms": round((time.perf_counter() - self._started) * 1000, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
         }
+
+
+def _part(source: Any, name: str) -> Any:
+    return source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+
+
+def generated_texts(delta: Any) -> list[str]:
+    """Every text a streamed delta generated (a dict from the relay, LiteLLM's Delta otherwise): content,
+    reasoning, refusal, tool-call and function-call names and arguments, an audio transcript."""
+    if delta is None:
+        return []
+    reasoning = _part(delta, "reasoning_content") or _part(delta, "reasoning")  # servers name it either way
+    texts = [_part(delta, "content"), _part(delta, "refusal"), reasoning]
+    calls = _part(delta, "tool_calls")
+    functions = [_part(call, "function") for call in calls if call is not None] if isinstance(calls, list) else []
+    for function in [*functions, _part(delta, "function_call")]:
+        if function is not None:
+            texts += [_part(function, "name"), _part(function, "arguments")]
+    audio = _part(delta, "audio")
+    if audio is not None:
+        texts.append(_part(audio, "transcript"))
+    return [text for text in texts if isinstance(text, str) and text]

@@ -30,7 +30,7 @@ from api.gateway import Caller, gateway
 from api.schemas import ChatCompletionRequest, parse_chat_request
 from llmproxy_site.dbthread import run_in_db_thread
 from routing.policy import PolicySnapshot
-from routing.resolver import resolve, visible_model_names
+from routing.resolver import resolve, token_reservation, visible_model_names
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +138,10 @@ async def answer_chat(request: HttpRequest, account: RequestAccount) -> HttpResp
     account.api_key = caller.key
     chat = parse_chat_request(request.body)
     account.requested_model, account.streamed, account.messages = chat.model, chat.stream, chat.messages
-    route = resolve(caller.policy, requested_model=chat.model, params=chat.params, allowlist=caller.key.allowed_models)
+    route = resolve(caller.policy, requested_model=chat.model, params=chat.params, extra=chat.extra_body,
+                    allowlist=caller.key.allowed_models)  # fmt: skip
     account.route = route
-    reservation = route.params.get("max_completion_tokens") or route.params.get("max_tokens")
+    reservation = token_reservation(route, chat.messages)
     account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=reservation)
     if chat.stream:
         return await provider.stream(route, chat, account)

@@ -8,7 +8,7 @@ import orjson
 from django.http import HttpResponse
 
 from keys.lookup import InvalidApiKey, KeyLookupsBusy
-from routing.resolver import ModelNotAllowed
+from routing.resolver import ModelNotAllowed, ParameterRefused
 from usage.limits import LimitExceeded, LimitsUnavailable
 
 SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
@@ -66,6 +66,8 @@ def as_gateway_error(exc: Exception) -> GatewayError:
         return unauthorized(str(exc))
     if isinstance(exc, ModelNotAllowed):
         return invalid_request(exc.message, param="model", code="model_not_found")
+    if isinstance(exc, ParameterRefused):
+        return invalid_request(exc.message, param=exc.param, code=exc.code)
     if isinstance(exc, LimitExceeded):
         return GatewayError(429, exc.message, type=exc.type, code=exc.type, headers=exc.headers)
     if isinstance(exc, KeyLookupsBusy):
@@ -75,7 +77,15 @@ def as_gateway_error(exc: Exception) -> GatewayError:
     raise TypeError(f"not a gateway rejection: {type(exc).__name__}")
 
 
-REJECTIONS = (GatewayError, InvalidApiKey, KeyLookupsBusy, ModelNotAllowed, LimitExceeded, LimitsUnavailable)
+REJECTIONS = (
+    GatewayError,
+    InvalidApiKey,
+    KeyLookupsBusy,
+    ModelNotAllowed,
+    ParameterRefused,
+    LimitExceeded,
+    LimitsUnavailable,
+)
 
 
 def error_response(error: GatewayError) -> HttpResponse:

@@ -27,7 +27,9 @@ class Gateway:
             batch_size=settings.LLMPROXY_USAGE_BATCH_SIZE,
             max_buffered=settings.LLMPROXY_USAGE_MAX_BUFFERED,
         )
-        self.limits = LimitKeeper(counters_from_settings(settings.REDIS_URL, settings.LLMPROXY_REDIS_PREFIX))
+        self.limits = LimitKeeper(
+            counters_from_settings(settings.REDIS_URL, settings.LLMPROXY_REDIS_PREFIX), recorder=self.usage
+        )
 
     async def identify(self, token: str | None) -> Caller:
         policy = await self.policy.current()

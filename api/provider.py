@@ -10,13 +10,15 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
-from api.accounting import RequestAccount
+from api.accounting import RequestAccount, generated_texts
 from api.errors import GatewayError, sse_error_event
+from api.openai_shape import chunk_event, completion_body
 from api.provider_errors import map_provider_exception
+from api.relay import api_base_missing, relay
 from api.relay import provider_key as relay_provider_key
-from api.relay import relay
 from api.schemas import ChatRequest
-from routing.providers import provider_model_name
+from routing.provider_keys import provider_key_var_refusal
+from routing.providers import OPENAI_WIRE_PROVIDERS, needs_api_base, relayable
 from routing.resolver import Route
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 PLACEHOLDER_API_KEY = "llmproxy-no-key"
 # LiteLLM silently drops `user` for OpenAI-compatible models outside OpenAI's catalog; send it in the body.
-OPENAI_WIRE_PROVIDERS = frozenset({"openai", "hosted_vllm", "openai_like", "custom_openai"})
+# LiteLLM has no chat route for "openai_like": an OpenAI-compatible server at an api_base is its "custom_openai".
+LITELLM_PROVIDER_NAMES = {"openai_like": "custom_openai"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -40,7 +43,8 @@ def litellm_module() -> Any:
 
 
 def relayed(model: Any) -> bool:
-    return settings.LLMPROXY_DIRECT_RELAY and model.provider in OPENAI_WIRE_PROVIDERS and not model.use_litellm
+    """OpenAI itself, or an OpenAI-wire server with its own api_base (routing.providers.relayable)."""
+    return settings.LLMPROXY_DIRECT_RELAY and relayable(model.provider, model.api_base) and not model.use_litellm
 
 
 async def warm_up(gateway: Any) -> None:
@@ -58,9 +62,11 @@ def provider_api_key(route: Route) -> str | None:
     """The provider key for a route. A model with its own api_base never inherits a default provider key."""
     model = route.model
     if model.api_key_env:
-        value = os.environ.get(model.api_key_env)
+        refusal = provider_key_var_refusal(model.api_key_env)  # checked again here: a row may bypass the admin
+        value = None if refusal else os.environ.get(model.api_key_env)
         if not value:
-            logger.error("environment variable %s (provider key of model %s) is not set", model.api_key_env, model.name)
+            problem = refusal or f"environment variable {model.api_key_env} is not set"
+            logger.error("no provider key for model %s: %s", model.name, problem)
             raise GatewayError(
                 502,
                 f"The gateway has no provider credentials for model '{model.name}'. Tell the gateway's operator.",
@@ -74,10 +80,12 @@ def provider_api_key(route: Route) -> str | None:
 
 def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> dict[str, Any]:
     model = route.model
+    if needs_api_base(model.provider) and not model.api_base:
+        raise api_base_missing(route)  # LiteLLM would fall back to OpenAI's host (or an environment variable)
     arguments: dict[str, Any] = dict(route.params)
     arguments.update(
-        model=provider_model_name(model.litellm_model, model.provider or ""),
-        custom_llm_provider=model.provider,
+        model=model.provider_model,
+        custom_llm_provider=LITELLM_PROVIDER_NAMES.get(model.provider or "", model.provider),
         messages=chat.messages,
         api_key=provider_api_key(route),
         timeout=model.timeout_seconds,
@@ -86,14 +94,27 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
     )
     if model.api_base:
         arguments["api_base"] = model.api_base
-    extra_body = dict(chat.extra_body)
-    if model.provider in OPENAI_WIRE_PROVIDERS and "user" in arguments:
-        extra_body["user"] = arguments.pop("user")
-    if extra_body:
-        arguments["extra_body"] = extra_body
+    arguments.update(provider_extra_arguments(route, arguments))
     if stream:
         arguments["stream"] = True
     return arguments
+
+
+def provider_extra_arguments(route: Route, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Request fields outside OpenAI's set, where the provider takes them (the resolver refused the others).
+
+    OpenAI-wire providers: in the body, through the OpenAI SDK's extra_body. Others (Anthropic): as keyword
+    arguments, which LiteLLM copies into the provider body as top-level fields: only the provider's allowlist, never
+    a caller's arbitrary keyword (LiteLLM reads some, like api_base, as its own: the CVE-2024-6587 pattern).
+    """
+    model = route.model
+    accepted = model.extra_fields
+    if accepted is not None:
+        return {name: value for name, value in route.extra_body.items() if name in accepted}
+    extra_body = dict(route.extra_body)
+    if model.provider in OPENAI_WIRE_PROVIDERS and "user" in arguments:
+        extra_body["user"] = arguments.pop("user")
+    return {"extra_body": extra_body} if extra_body else {}
 
 
 def uses_direct_relay(route: Route) -> bool:
@@ -125,12 +146,7 @@ async def complete(route: Route, chat: ChatRequest, account: RequestAccount) -> 
         raise map_provider_exception(exc, model=route.requested_model) from None
     account.provider_done()
     account.set_usage(getattr(response, "usage", None))
-    return HttpResponse(response.model_dump_json(exclude_none=True), content_type="application/json")
-
-
-def encode_chunk(chunk: Any, *, without_usage: bool = False) -> bytes:
-    exclude = {"usage"} if without_usage else None
-    return b"data: " + chunk.model_dump_json(exclude_none=True, exclude=exclude).encode() + b"\n\n"
+    return HttpResponse(completion_body(response), content_type="application/json")
 
 
 async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> StreamingHttpResponse:
@@ -167,9 +183,7 @@ async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> St
 
 def _note_chunk(chunk: Any, account: RequestAccount) -> None:
     for choice in chunk.choices:
-        content = getattr(choice.delta, "content", None)
-        if content:
-            account.delivered_text.append(content)
+        account.delivered_text.extend(generated_texts(getattr(choice, "delta", None)))
 
 
 async def relay_events(first: Any, chunks: Any, *, model: str, account: RequestAccount,
@@ -184,9 +198,9 @@ async def relay_events(first: Any, chunks: Any, *, model: str, account: RequestA
                     account.set_usage(usage)
                 if chunk.choices:
                     _note_chunk(chunk, account)
-                    yield encode_chunk(chunk, without_usage=bool(usage) and not forward_usage)
+                    yield chunk_event(chunk, without_usage=bool(usage) and not forward_usage)
                 elif not usage or forward_usage:
-                    yield encode_chunk(chunk)
+                    yield chunk_event(chunk)
                 try:
                     chunk = await anext(iterator)
                 except StopAsyncIteration:

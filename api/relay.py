@@ -14,13 +14,20 @@ from typing import Any
 
 import aiohttp
 import orjson
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
-from api.accounting import RequestAccount
+from api.accounting import RequestAccount, generated_texts
 from api.errors import GatewayError, scrub, sse_error_event
-from api.provider_errors import error_for_status, provider_timeout, provider_unreachable
+from api.provider_errors import (
+    CONNECTION_LOST_MESSAGE,
+    INVALID_ANSWER_MESSAGE,
+    error_for_status,
+    provider_timeout,
+    provider_unreachable,
+)
 from api.schemas import ChatRequest
-from routing.providers import provider_model_name
+from routing.provider_keys import is_allowed_provider_key_var
 from routing.resolver import Route
 
 logger = logging.getLogger(__name__)
@@ -63,9 +70,7 @@ class Relay:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise error_for_status(
-                502, "the provider's answer is not valid JSON", model=route.requested_model
-            ) from None
+            raise error_for_status(502, INVALID_ANSWER_MESSAGE, model=route.requested_model) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise error_for_status(502, "the provider's answer is not a chat completion", model=route.requested_model)
         account.set_usage(data.get("usage"))
@@ -74,18 +79,21 @@ class Relay:
     async def stream(self, route: Route, chat: ChatRequest, account: RequestAccount, api_key: str,
                      wants_usage: bool) -> StreamingHttpResponse:  # fmt: skip
         response = await self._send(route, chat, account, api_key, stream=True)
-        lines = aiter(response.content)
+        lines = sse_lines(response.content, settings.LLMPROXY_MAX_SSE_LINE_BYTES)
         try:
             first = await _next_data_line(lines)
         except BaseException as exc:
             response.close()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
                 raise _transport_error(exc, route) from None
             raise
         account.provider_done()
         if first is not None and first.startswith(b'data: {"error"'):
             response.close()
             raise _stream_error(first, route)
+        if first is not None and first != DONE_LINE and not _is_json(first[5:]):  # one parse per stream
+            response.close()
+            raise error_for_status(502, INVALID_ANSWER_MESSAGE, model=route.requested_model)
         account.first_byte()
         events = relay_lines(first, lines, response, route=route, account=account, wants_usage=wants_usage)
         streaming = StreamingHttpResponse(events, content_type="text/event-stream")
@@ -97,13 +105,13 @@ class Relay:
     async def _send(self, route: Route, chat: ChatRequest, account: RequestAccount, api_key: str,
                     *, stream: bool) -> aiohttp.ClientResponse:  # fmt: skip
         model = route.model
-        body: dict[str, Any] = {**route.params, **chat.extra_body}
-        body["model"] = provider_model_name(model.litellm_model, "openai")
+        body: dict[str, Any] = {**route.params, **route.extra_body}
+        body["model"] = model.provider_model
         body["messages"] = chat.messages
         if stream:
             body["stream"] = True
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        url = (model.api_base or OPENAI_DEFAULT_BASE).rstrip("/") + "/chat/completions"
+        url = provider_url(route)
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         seconds = model.timeout_seconds
         timeout = aiohttp.ClientTimeout(total=None if stream else seconds, sock_connect=seconds, sock_read=seconds)
@@ -127,6 +135,52 @@ class Relay:
                 await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
                 continue
             raise await _status_error(response, route)
+
+
+def provider_url(route: Route) -> str:
+    """OpenAI's host only for OpenAI's own models: a self-hosted model's prompt never goes there."""
+    model = route.model
+    if not model.api_base and model.provider != "openai":
+        raise api_base_missing(route)
+    return (model.api_base or OPENAI_DEFAULT_BASE).rstrip("/") + "/chat/completions"
+
+
+def api_base_missing(route: Route) -> GatewayError:
+    logger.error("model %s (%s) has no api_base: not called", route.model.name, route.model.provider)
+    return GatewayError(
+        502,
+        f"The model '{route.model.name}' is served by a self-hosted provider ({route.model.provider}) but has no "
+        "API base configured. Tell the gateway's operator.",
+        type="api_error",
+        code="provider_not_configured",
+        from_provider=True,
+    )
+
+
+class EventLineTooLong(Exception):
+    """The provider sent one server-sent-event line longer than LLMPROXY_MAX_SSE_LINE_BYTES."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the provider sent an event line longer than {limit} bytes")
+
+
+async def sse_lines(content: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    """The provider's lines, each whole up to `limit` bytes (aiohttp's own line reader stops far sooner)."""
+    buffer = bytearray()
+    async for data in content.iter_any():
+        searched = len(buffer)  # no newline before this point
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", searched)) >= 0:
+            if end - start > limit:
+                raise EventLineTooLong(limit)
+            yield bytes(buffer[start : end + 1])
+            start = searched = end + 1
+        del buffer[:start]
+        if len(buffer) > limit:
+            raise EventLineTooLong(limit)
+    if buffer:
+        yield bytes(buffer)
 
 
 async def _next_data_line(lines: AsyncIterator[bytes]) -> bytes | None:
@@ -169,7 +223,7 @@ async def relay_lines(first: bytes | None, lines: AsyncIterator[bytes], response
     except asyncio.CancelledError:
         account.disconnected()
         raise
-    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError, EventLineTooLong) as exc:
         error = _transport_error(exc, route)
         account.fail(error, rejected=False)
         yield sse_error_event(error)
@@ -183,8 +237,16 @@ async def relay_lines(first: bytes | None, lines: AsyncIterator[bytes], response
         account.finish()
 
 
+def _is_json(raw: bytes) -> bool:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _delivered_text(lines: list[bytes]) -> list[str]:
-    """The text already sent (only parsed when the provider gave no usage, to estimate it)."""
+    """Every text already sent, tool calls and reasoning included (parsed only to estimate missing usage)."""
     texts = []
     for line in lines:
         try:
@@ -192,9 +254,8 @@ def _delivered_text(lines: list[bytes]) -> list[str]:
         except orjson.JSONDecodeError:
             continue
         for choice in chunk.get("choices") or []:
-            content = (choice.get("delta") or {}).get("content")
-            if isinstance(content, str):
-                texts.append(content)
+            if isinstance(choice, dict):
+                texts += generated_texts(choice.get("delta"))
     return texts
 
 
@@ -203,8 +264,11 @@ def _transport_error(exc: BaseException, route: Route) -> GatewayError:
         return provider_timeout(route.requested_model)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return provider_unreachable(route.requested_model)
+    if isinstance(exc, EventLineTooLong):
+        logger.warning("provider stream for %s: %s", route.requested_model, exc)
+        return error_for_status(502, str(exc), model=route.requested_model)
     logger.warning("provider transport failure for %s: %s", route.requested_model, type(exc).__name__)
-    return error_for_status(502, f"the connection failed ({type(exc).__name__})", model=route.requested_model)
+    return error_for_status(502, CONNECTION_LOST_MESSAGE, model=route.requested_model)
 
 
 def _error_message(raw: bytes) -> str:
@@ -233,6 +297,9 @@ def _stream_error(line: bytes, route: Route) -> GatewayError:
 
 def provider_key(route: Route, configured: str | None) -> str | None:
     """The bearer token for the relay: the model's named variable, else OpenAI's default one (not for custom hosts)."""
+    if route.model.api_key_env and not is_allowed_provider_key_var(route.model.api_key_env):
+        logger.error("model %s: %s is not an allowed provider key variable", route.model.name, route.model.api_key_env)
+        return None  # the caller answers 502 provider_not_configured
     if configured is not None:
         return configured
     return None if route.model.api_base else os.environ.get("OPENAI_API_KEY")

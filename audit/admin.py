@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
@@ -11,13 +12,28 @@ ACTION_NAMES = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 @admin.register(LogEntry)
 class LogEntryAdmin(admin.ModelAdmin):
     list_display = ("action_time", "user", "content_type", "object_link", "action", "change_message_display")
-    list_filter = ("user", "content_type", "action_flag")
+    # Only the users and types that appear in the rows this user may see, not every account of the site.
+    list_filter = (("user", admin.RelatedOnlyFieldListFilter), ("content_type", admin.RelatedOnlyFieldListFilter),
+                   "action_flag")  # fmt: skip
     search_fields = ("object_repr", "change_message", "user__username")
     date_hierarchy = "action_time"
     ordering = ("-action_time",)
     list_select_related = ("user", "content_type")
     fields = ("action_time", "user", "content_type", "object_id", "object_repr", "action", "change_message_display")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        """Entries about objects of a type this user may view: the trail shows names and old → new values."""
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser or not self.has_view_permission(request):
+            return queryset  # nothing to narrow: every view refuses a user without the permission (a 403)
+        visible = [
+            content_type.pk
+            for content_type in ContentType.objects.all()
+            if request.user.has_perm(f"{content_type.app_label}.view_{content_type.model}")
+            or request.user.has_perm(f"{content_type.app_label}.change_{content_type.model}")
+        ]
+        return queryset.filter(content_type__in=visible)
 
     def has_add_permission(self, request) -> bool:
         return False

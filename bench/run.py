@@ -80,7 +80,7 @@ def setup(env: dict[str, str]) -> tuple[str, str | None]:
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     policy = WORK / "policy.yaml"
     policy.write_text(
-        f"models:\n  bench-model:\n    litellm_model: openai/bench-model\n"
+        f"models:\n  bench-model:\n    litellm_model: openai/fake-bench-model\n"
         f"    api_base: http://127.0.0.1:{PROVIDER_PORT}/v1\naliases: {{}}\n"
     )
     subprocess.run([python, "manage.py", "import_policy", str(policy), "--prune"], cwd=ROOT, env=env, check=True,

@@ -8,6 +8,8 @@ from audit.changes import AuditedAdminMixin
 from keys.models import ApiKey
 from keys.services import create_api_key
 
+LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_budget_usd", "budget_period")
+
 
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
@@ -47,7 +49,7 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name", "allowed_models", "expires_at")
+            return ("name", "allowed_models", "expires_at", *LIMIT_FIELDS)
         return (
             "name",
             "prefix_display",
@@ -57,7 +59,22 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
             "created_at",
             "revoked_at",
             "last_used_at",
+            *LIMIT_FIELDS,
         )
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "budget_period" in form.base_fields:  # a post without it (a script, an older form) keeps the default
+            form.base_fields["budget_period"].required = False
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        """The limits in their own fieldset; every other field (a subclass may add some) in the first."""
+        fields = self.get_fields(request, obj)
+        return [
+            (None, {"fields": [name for name in fields if name not in LIMIT_FIELDS]}),
+            ("Limits", {"fields": [name for name in fields if name in LIMIT_FIELDS]}),
+        ]
 
     @admin.display(description="key prefix", ordering="prefix")
     def prefix_display(self, obj: ApiKey) -> str:
@@ -75,7 +92,7 @@ class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def allowed_models_display(self, obj: ApiKey) -> str:
         return ", ".join(obj.model_allowlist) or "all"
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=["change"])  # not for view-only users
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True):

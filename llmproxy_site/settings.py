@@ -164,9 +164,19 @@ if not DEBUG and not SECURE_HSTS_PRELOAD:
     # operator opts in with DJANGO_SECURE_HSTS_PRELOAD=1; HSTS itself is on.
     SILENCED_SYSTEM_CHECKS.append("security.W021")
 
-# Admin login lockout (lockout app): failures per username + client address, counted in the database.
+# Admin login lockout (lockout app): failures per username + client address, and per username across addresses
+# (so rotating addresses does not give unlimited guesses), counted in the database.
 LLMPROXY_ADMIN_LOGIN_MAX_FAILURES = int(os.environ.get("LLMPROXY_ADMIN_LOGIN_MAX_FAILURES", "5"))
+LLMPROXY_ADMIN_LOGIN_MAX_FAILURES_PER_USERNAME = int(
+    os.environ.get("LLMPROXY_ADMIN_LOGIN_MAX_FAILURES_PER_USERNAME", str(4 * LLMPROXY_ADMIN_LOGIN_MAX_FAILURES))
+)
 LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES = env_float("LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES", 15.0)
+
+# Extra environment variables a model may name as its provider key (routing/provider_keys.py has the whole rule;
+# the gateway's own settings and secrets are refused even when listed here).
+LLMPROXY_PROVIDER_KEY_VARS = tuple(
+    name.strip() for name in os.environ.get("LLMPROXY_PROVIDER_KEY_VARS", "").split(",") if name.strip()
+)
 
 # Keys are stored as HMAC-SHA256(pepper, key) when set, else SHA-256(key). Changing it invalidates every key.
 LLMPROXY_KEY_PEPPER = os.environ.get("LLMPROXY_KEY_PEPPER", "")
@@ -178,6 +188,9 @@ LLMPROXY_DEFAULT_TIMEOUT_SECONDS = env_float("LLMPROXY_DEFAULT_TIMEOUT_SECONDS",
 LLMPROXY_DEFAULT_NUM_RETRIES = int(os.environ.get("LLMPROXY_DEFAULT_NUM_RETRIES", "0"))
 # OpenAI-wire providers are relayed directly (one pooled client, bytes forwarded); off: everything via LiteLLM.
 LLMPROXY_DIRECT_RELAY = env_bool("LLMPROXY_DIRECT_RELAY", True)
+# Longest server-sent-event line the relay forwards (a base64 image or audio delta is one line); longer: the stream
+# ends with an error event.
+LLMPROXY_MAX_SSE_LINE_BYTES = int(os.environ.get("LLMPROXY_MAX_SSE_LINE_BYTES", str(32 * 1024 * 1024)))
 LLMPROXY_LAST_USED_RESOLUTION_SECONDS = env_float("LLMPROXY_LAST_USED_RESOLUTION_SECONDS", 60.0)
 
 REDIS_URL = os.environ.get("REDIS_URL") or None  # shared rate-limit counters across hosts

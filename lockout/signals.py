@@ -1,14 +1,10 @@
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from lockout.rules import clear_failures, client_address, record_failure
+from lockout.rules import clear_failures, client_address
 
-
-@receiver(user_login_failed, dispatch_uid="lockout.record_failure")
-def on_login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
-    if request is None:  # authenticate() outside a request (a shell): nothing to throttle
-        return
-    record_failure(username=credentials.get("username"), ip_address=client_address(request))
+# Failures are not recorded from user_login_failed: the login form counts every attempt before its password is
+# checked (lockout.rules.begin_attempt), and a successful login takes its address's count back here.
 
 
 @receiver(user_logged_in, dispatch_uid="lockout.clear_failures")

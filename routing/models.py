@@ -1,8 +1,11 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from routing.providers import resolve_provider
+from routing.provider_keys import provider_key_var_refusal
+from routing.providers import needs_api_base, resolve_provider
 
 
 class PolicyVersion(models.Model):
@@ -95,8 +98,13 @@ class AllowedModel(models.Model):
             errors["api_key_env"] = "Give the NAME of an environment variable (letters, digits, _), not a secret."
         if self.api_key_env and (self.api_key_env.startswith(("sk-", "llmp_")) or len(self.api_key_env) > 64):
             errors["api_key_env"] = "This looks like a secret. Store the key in the environment and name the variable."
+        if self.api_key_env and "api_key_env" not in errors:
+            refusal = provider_key_var_refusal(self.api_key_env)
+            if refusal is not None:
+                errors["api_key_env"] = refusal
         if self.name and ModelAlias.objects.filter(alias=self.name).exists():
             errors["name"] = f"'{self.name}' is already an alias."
+        errors.update(self.routing_problems())
         if self.name and self.provider is None:
             errors["litellm_model"] = (
                 f"No provider can route '{self.effective_litellm_model}': use a 'provider/model' string "
@@ -104,6 +112,31 @@ class AllowedModel(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def refused_param_names(self) -> frozenset[str]:
+        return parse_param_names(self.refused_params)
+
+    def routing_problems(self) -> dict[str, str]:
+        """Where a call would go wrong: a self-hosted provider with no api_base, a refused field that is no name."""
+        problems: dict[str, str] = {}
+        provider = self.provider
+        if needs_api_base(provider) and not self.api_base:
+            problems["litellm_model"] = (  # on this field: api_base may be read-only for the editor
+                f"A '{provider}' model is served by your own server: it needs an API base (without one, the "
+                "call would go to OpenAI's host or nowhere)."
+            )
+        bad = sorted(name for name in self.refused_param_names if not PARAM_NAME.fullmatch(name))
+        if bad:
+            problems["refused_params"] = f"'{bad[0]}' is not a request field name (e.g. service_tier, audio)."
+        return problems
+
+
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def parse_param_names(text: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in (text or "").split(",") if name.strip())
 
 
 class ModelAlias(models.Model):

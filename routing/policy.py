@@ -11,7 +11,12 @@ from django.db import DatabaseError
 
 from llmproxy_site.dbthread import run_in_db_thread
 from routing.models import AllowedModel, ModelAlias
-from routing.providers import resolve_provider
+from routing.providers import (
+    accepted_extra_fields,
+    provider_model_name,
+    resolve_provider,
+    takes_max_completion_tokens,
+)
 from routing.versioning import fetch_policy_version, read_policy_version
 
 logger = logging.getLogger(__name__)
@@ -30,6 +35,19 @@ class ModelPolicy:
     timeout_seconds: float = 600.0
     num_retries: int = 0
     use_litellm: bool = False
+    max_n: int | None = None  # None: what the provider allows (the request schema stops at OpenAI's 128)
+    refused_params: frozenset[str] = frozenset()
+    # Derived once per snapshot, so that no request asks LiteLLM (routing/providers.py has the rules):
+    provider_model: str = field(init=False)  # the id the provider expects (LiteLLM's prefix stripped)
+    token_field: str = field(init=False)  # the output-token field the model accepts
+    extra_fields: frozenset[str] | None = field(init=False)  # non-OpenAI request fields it takes (None: any)
+
+    def __post_init__(self) -> None:
+        provider_model = provider_model_name(self.litellm_model, self.provider or "")
+        object.__setattr__(self, "provider_model", provider_model)
+        reasoning = takes_max_completion_tokens(provider_model, self.provider)
+        object.__setattr__(self, "token_field", "max_completion_tokens" if reasoning else "max_tokens")
+        object.__setattr__(self, "extra_fields", accepted_extra_fields(self.provider))
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,8 @@ def build_policy_snapshot(version: str | None = None) -> PolicySnapshot:
             timeout_seconds=row.timeout_seconds or default_timeout,
             num_retries=default_retries if row.num_retries is None else row.num_retries,
             use_litellm=row.use_litellm,
+            max_n=row.max_n,
+            refused_params=row.refused_param_names,
         )
     aliases = dict(ModelAlias.objects.values_list("alias", "target__name"))
     return PolicySnapshot(models=MappingProxyType(models), aliases=MappingProxyType(aliases), version=version)

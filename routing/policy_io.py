@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from routing.models import AllowedModel, ModelAlias
+from routing.provider_keys import provider_key_var_refusal
 
 MODEL_FIELDS = (
     "litellm_model", "api_base", "api_key_env", "max_tokens", "timeout_seconds", "num_retries", "enabled",
-    "use_litellm",
+    "use_litellm", "max_n", "refused_params",
 )  # fmt: skip
 FIELD_DEFAULTS: dict[str, Any] = {
     "litellm_model": "",
@@ -24,6 +25,8 @@ FIELD_DEFAULTS: dict[str, Any] = {
     "num_retries": None,
     "enabled": True,
     "use_litellm": False,
+    "max_n": None,
+    "refused_params": "",
 }
 
 
@@ -63,6 +66,10 @@ def validate_policy_data(data: Any) -> dict[str, Any]:
         unknown = set(spec) - set(MODEL_FIELDS)
         if unknown:
             raise PolicyFileError(f"models.{name}: unknown setting(s) {', '.join(sorted(unknown))}.")
+        key_var = spec.get("api_key_env")
+        refusal = provider_key_var_refusal(key_var) if isinstance(key_var, str) and key_var else None
+        if refusal is not None:
+            raise PolicyFileError(f"models.{name}.api_key_env: {refusal}")
     for alias, target in aliases.items():
         if not isinstance(target, str):
             raise PolicyFileError(f"aliases.{alias}: the target is a model name.")
@@ -73,6 +80,8 @@ def validate_policy_data(data: Any) -> dict[str, Any]:
 
 def _model_values(spec: dict[str, Any]) -> dict[str, Any]:
     values = {name: spec.get(name, default) for name, default in FIELD_DEFAULTS.items()}
+    if isinstance(values["refused_params"], list):  # a YAML list reads as naturally as "a, b"
+        values["refused_params"] = ", ".join(str(name) for name in values["refused_params"])
     return {name: ("" if value is None and FIELD_DEFAULTS[name] == "" else value) for name, value in values.items()}
 
 

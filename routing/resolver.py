@@ -1,12 +1,15 @@
 """What a model name means for one request: a pure function of (policy snapshot, key allowlist, request)."""
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from routing.policy import ModelPolicy, PolicySnapshot
 
 TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+DEFAULT_OUTPUT_RESERVATION = 4096  # output tokens held for a request that names no limit (usage.limits' default)
+NON_TEXT_PART_TOKENS = 765  # an image or audio part: a 1024x1024 high-detail image is 85 + 4 x 170 tokens
+MESSAGE_OVERHEAD_TOKENS = 4
 
 
 class ModelNotAllowed(Exception):
@@ -16,11 +19,22 @@ class ModelNotAllowed(Exception):
         self.message = message
 
 
+class ParameterRefused(Exception):
+    """A request field this model does not take (the policy refuses it, or its provider cannot take it)."""
+
+    def __init__(self, param: str, message: str, *, code: str = "unsupported_parameter") -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+        self.code = code
+
+
 @dataclass(frozen=True)
 class Route:
     requested_model: str
     model: ModelPolicy
     params: Mapping[str, Any]  # OpenAI parameters to send, token caps applied (no model, no messages)
+    extra_body: Mapping[str, Any] = field(default_factory=dict)  # other fields to send, accepted for this provider
 
 
 def canonical_name(snapshot: PolicySnapshot, name: str) -> str:
@@ -44,16 +58,43 @@ def visible_model_names(snapshot: PolicySnapshot, allowlist: frozenset[str] | No
     return sorted(names)
 
 
-def cap_token_limits(params: Mapping[str, Any], cap: int | None) -> dict[str, Any]:
+def cap_token_limits(params: Mapping[str, Any], cap: int | None, token_field: str = "max_tokens") -> dict[str, Any]:
+    """Cap whichever token field the caller sent, else add the cap as the field the model accepts."""
     capped = dict(params)
+    if token_field == "max_completion_tokens" and "max_tokens" in capped:
+        sent = capped.pop("max_tokens")
+        capped.setdefault("max_completion_tokens", sent)  # the caller's max_completion_tokens wins, as in LiteLLM
     if cap is None:
         return capped
-    sent = [name for name in TOKEN_LIMIT_FIELDS if capped.get(name) is not None]
-    for name in sent:
+    sent_fields = [name for name in TOKEN_LIMIT_FIELDS if capped.get(name) is not None]
+    for name in sent_fields:
         capped[name] = min(capped[name], cap)
-    if not sent:
-        capped["max_tokens"] = cap
+    if not sent_fields:
+        capped[token_field] = cap
     return capped
+
+
+def check_fields(model: ModelPolicy, requested_model: str, params: Mapping[str, Any],
+                 extra: Mapping[str, Any]) -> None:  # fmt: skip
+    for name in sorted(model.refused_params):
+        if name in params or name in extra:
+            raise ParameterRefused(name, f"'{name}' is not accepted for the model '{requested_model}': remove it.")
+    n = params.get("n")
+    if model.max_n is not None and n is not None and n > model.max_n:
+        raise ParameterRefused(
+            "n", f"'n' may be at most {model.max_n} for the model '{requested_model}'.", code="integer_above_max_value"
+        )
+    accepted = model.extra_fields
+    if accepted is None:
+        return
+    for name in sorted(extra):
+        if name not in accepted:
+            takes = f" (it takes {', '.join(sorted(accepted))})" if accepted else ""
+            raise ParameterRefused(
+                name,
+                f"'{name}' is not a parameter the model '{requested_model}' accepts: its provider "
+                f"({model.provider}) cannot take it{takes}. Remove it.",
+            )
 
 
 def resolve(
@@ -61,6 +102,7 @@ def resolve(
     *,
     requested_model: str,
     params: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
     allowlist: frozenset[str] | None = None,
 ) -> Route:
     model_name = canonical_name(snapshot, requested_model)
@@ -69,4 +111,37 @@ def resolve(
         raise ModelNotAllowed(requested_model, f"The model '{requested_model}' does not exist or is not allowed.")
     if not key_may_use(snapshot, allowlist, model_name):
         raise ModelNotAllowed(requested_model, f"This API key may not use the model '{requested_model}'.")
-    return Route(requested_model=requested_model, model=model, params=cap_token_limits(params, model.max_tokens))
+    extra = extra or {}
+    check_fields(model, requested_model, params, extra)
+    capped = cap_token_limits(params, model.max_tokens, model.token_field)
+    return Route(requested_model=requested_model, model=model, params=capped, extra_body=extra)
+
+
+def prompt_estimate(messages: Sequence[Any]) -> int:
+    """Prompt tokens, cheaply: characters / 4 of the text, a flat figure per image or audio part."""
+    characters = 0
+    other_parts = 0
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            characters += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                text = part.get("text") if isinstance(part, dict) else None
+                if isinstance(text, str):
+                    characters += len(text)
+                else:
+                    other_parts += 1
+        for call in message.get("tool_calls") or ():
+            arguments = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
+            characters += len(arguments) if isinstance(arguments, str) else 0
+    return characters // 4 + other_parts * NON_TEXT_PART_TOKENS + MESSAGE_OVERHEAD_TOKENS * len(messages)
+
+
+def token_reservation(route: Route, messages: Sequence[Any]) -> int:
+    """Tokens-per-minute held at admission: every choice may reach the output limit, plus the prompt."""
+    output_limit = route.params.get("max_completion_tokens") or route.params.get("max_tokens")
+    choices = route.params.get("n") or 1
+    return choices * (output_limit or DEFAULT_OUTPUT_RESERVATION) + prompt_estimate(messages)

@@ -9,7 +9,7 @@ trap 'kill $PROVIDER_PID 2>/dev/null || true' EXIT INT TERM
 cat > .demo/policy.yaml <<POLICY
 models:
   demo-model:
-    litellm_model: openai/demo-model
+    litellm_model: openai/fake-demo-model
     api_base: http://127.0.0.1:$DEMO_PROVIDER_PORT/v1
     max_tokens: 256
   demo-claude:

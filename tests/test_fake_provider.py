@@ -177,7 +177,7 @@ def test_the_openai_sdk_reads_json_and_streams(fake_provider):
         == "Hello! You said: hi there"
     )
     assert chunks[-1].usage.completion_tokens == 5
-    assert [model.id for model in client.models.list()] == ["fake-model"]
+    assert "fake-model" in [model.id for model in client.models.list()]
 
 
 def test_anthropic_json_and_sse(fake_provider):
@@ -398,3 +398,62 @@ def test_litellm_talks_to_both_wire_formats(fake_provider):
     assert asyncio.run(both()) == [("Hello! You said: hi there", 5, "Hello! You said: hi there")] * 2
     paths = [request.path for request in fake_provider.requests]
     assert paths == ["/v1/chat/completions"] * 2 + ["/v1/messages"] * 2
+
+
+# The providers' contracts the fake keeps (see its docstring and the README)
+
+
+@pytest.mark.parametrize("model", ["hosted_vllm/fake-model", "gpt-9", "openai/fake-model"])
+def test_openai_refuses_a_model_it_does_not_serve_with_openais_body(fake_provider, model):
+    response = chat(fake_provider, model=model)
+    assert response.status_code == 404
+    assert response.json() == {"error": {
+        "message": f"The model `{model}` does not exist or you do not have access to it.",
+        "type": "invalid_request_error", "param": None, "code": "model_not_found",
+    }}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["o1", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"])
+def test_openai_reasoning_models_refuse_max_tokens_and_take_max_completion_tokens(fake_provider, model):
+    refused = chat(fake_provider, model=model, max_tokens=5)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                   "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter",
+    }}  # fmt: skip
+    answered = chat(fake_provider, model=model, max_completion_tokens=2, messages=[{"role": "user", "content": "hi"}])
+    assert answered.json()["choices"][0]["message"]["content"] == "Hello! You"
+
+
+def test_non_reasoning_models_still_take_max_tokens(fake_provider):
+    assert chat(fake_provider, model="gpt-4o-mini", max_tokens=2).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["extra_body", "top_logprobs", "chat_template_kwargs"])
+def test_anthropic_refuses_unknown_top_level_fields_with_anthropics_body(fake_provider, field):
+    response = messages(fake_provider, **{field: {}})
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": f"{field}: Extra inputs are not permitted"},
+    }
+
+
+def test_anthropic_takes_its_own_fields_and_requires_max_tokens(fake_provider):
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    assert messages(fake_provider, top_k=5, thinking=thinking, metadata={"user_id": "u"}).status_code == 200
+    body = {"model": "claude-x", "messages": HELLO}
+    response = httpx.post(f"{fake_provider.anthropic_base}/v1/messages", json=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": "max_tokens: Field required"}
+
+
+def test_a_big_line_fault_sends_one_delta_of_several_mebibytes_in_one_line(fake_provider):
+    fake_provider.fail_next("big_line", size=3 * 1024 * 1024)
+    response = chat(fake_provider, stream=True)
+    lines = response.content.split(b"\n\n")
+    assert max(len(line) for line in lines) > 3 * 1024 * 1024
+    data = [orjson.loads(item) for item in sse_data(response)[:-1]]
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in data)
+    assert text == "A" * (3 * 1024 * 1024) + "Hello! You said: hi there"

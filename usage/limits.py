@@ -5,13 +5,27 @@ import calendar
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.utils import timezone
 
 from keys.lookup import KeyRecord
-from usage.counters import Admission, AdmissionResult, DatabaseCounters, RedisCounters
+from llmproxy_site.dbthread import run_in_db_thread
+from usage.counters import (
+    BUDGET_UNKNOWN,
+    Admission,
+    AdmissionResult,
+    DatabaseCounters,
+    RedisCounters,
+    read_counter,
+)
+from usage.reports import period_start, recorded_spend
+
+if TYPE_CHECKING:
+    from usage.recorder import UsageRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -107,27 +121,92 @@ def micro_usd(cost_usd: float | None) -> int:
     return 0 if not cost_usd else max(0, round(cost_usd * 1_000_000))
 
 
-class LimitKeeper:
-    """Admits requests of limited keys against the shared counters and settles what they really used."""
+def unflushed_spend(rows: list[dict], *, key_id: int, since: date | None) -> Decimal:
+    return sum(
+        (row["cost_usd"] or Decimal(0) for row in rows
+         if row["api_key_id"] == key_id and (since is None or row["created_at"].date() >= since)),
+        Decimal(0),
+    )  # fmt: skip
 
-    def __init__(self, counters: RedisCounters | DatabaseCounters) -> None:
+
+class LimitKeeper:
+    """Admits requests of limited keys against the shared counters and settles what they really used.
+
+    A budget bucket the store does not have (a new period, a Redis restart, REDIS_URL just turned on) is rebuilt
+    from the recorded usage of the period before the request is admitted: one rebuild per missing bucket and
+    process at a time (concurrent requests wait for the same one); while the bucket exists, admission never reads
+    the database.
+    """
+
+    def __init__(self, counters: RedisCounters | DatabaseCounters, *, recorder: "UsageRecorder | None" = None) -> None:
         self.counters = counters
+        self.recorder = recorder
         self._pending: set[asyncio.Task] = set()
+        self._rebuilds: dict[str, asyncio.Future] = {}
 
     async def admit(self, key: KeyRecord, *, token_reservation: int | None) -> LimitHold | None:
         if not key.has_limits:
             return None
         now = timezone.now()
         admission, budget_ttl = plan_admission(key, token_reservation=token_reservation, now=now)
-        try:
-            result = await self.counters.admit(admission)
-        except Exception as exc:  # fail closed: a limited key is never let through uncounted
-            logger.error("rate-limit counters unavailable: %s: %s", type(exc).__name__, exc)
-            raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
+        result = await self._admit(admission)
+        if result.reason == BUDGET_UNKNOWN:
+            await self._rebuild_budget(key, admission.budget_bucket, budget_ttl, now)
+            result = await self._admit(admission)
+            if result.reason == BUDGET_UNKNOWN:  # lost again at once: fail closed rather than admit uncounted
+                raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.")
         headers = rate_limit_headers(key, result, now)
         if not result.allowed:
             raise refusal_error(key, result, headers, budget_ttl, now)
         return LimitHold(admission=admission, headers=headers, budget_ttl_seconds=budget_ttl)
+
+    async def _admit(self, admission: Admission) -> AdmissionResult:
+        """One atomic admission. If the caller is cancelled meanwhile (the client went away), the admission still
+        completes in the store: whatever it counted is given back once it does."""
+        attempt = asyncio.ensure_future(self.counters.admit(admission))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            attempt.add_done_callback(lambda done: self._release_if_counted(done, admission))
+            raise
+        except Exception as exc:  # fail closed: a limited key is never let through uncounted
+            logger.error("rate-limit counters unavailable: %s: %s", type(exc).__name__, exc)
+            raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
+
+    def _release_if_counted(self, attempt: asyncio.Future, admission: Admission) -> None:
+        if attempt.cancelled() or attempt.exception() is not None or not attempt.result().allowed:
+            return
+        self._track(asyncio.ensure_future(self._release(admission)))
+
+    async def _release(self, admission: Admission) -> None:
+        try:
+            await self.counters.release(admission)
+        except Exception:
+            logger.warning("could not release the reservation of a cancelled request", exc_info=True)
+
+    async def _rebuild_budget(self, key: KeyRecord, bucket: str, ttl_seconds: int, now: datetime) -> None:
+        rebuild = self._rebuilds.get(bucket)
+        if rebuild is None:
+            rebuild = asyncio.ensure_future(self._seed_budget(key, bucket, ttl_seconds, now))
+            self._rebuilds[bucket] = rebuild
+            rebuild.add_done_callback(lambda _: self._rebuilds.pop(bucket, None))
+        try:
+            await asyncio.shield(rebuild)
+        except Exception as exc:
+            logger.error("could not rebuild the budget of key %s: %s: %s", key.name, type(exc).__name__, exc)
+            raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
+
+    async def _seed_budget(self, key: KeyRecord, bucket: str, ttl_seconds: int, now: datetime) -> None:
+        """The spend of the period: the daily rollup plus this process's rows not written yet, read while no batch
+        is being written (so no row is counted twice or missed)."""
+        since = period_start(key.budget_period, now.date())
+        if self.recorder is None:
+            spent = await run_in_db_thread(recorded_spend, key_id=key.id, since=since)
+        else:
+            spent, unwritten = await self.recorder.read_beside_buffer(recorded_spend, key_id=key.id, since=since)
+            spent += unflushed_spend(unwritten, key_id=key.id, since=since)
+        await self.counters.seed_budget(bucket, micro_usd(float(spent)), ttl_seconds)
+        logger.info("rebuilt budget bucket %s of key %s: $%s spent", bucket, key.name, spent)
 
     async def settle(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
         try:
@@ -136,19 +215,27 @@ class LimitKeeper:
                 token_delta=tokens_used - hold.admission.token_reservation,
                 budget_bucket=hold.admission.budget_bucket,
                 cost_micro_usd=micro_usd(float(cost) if cost else None),
-                budget_ttl_seconds=hold.budget_ttl_seconds,
             )
         except Exception:
             logger.warning("could not settle a rate-limit reservation", exc_info=True)
 
     def settle_later(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
-        task = asyncio.get_running_loop().create_task(self.settle(hold, tokens_used=tokens_used, cost=cost))
+        self._track(asyncio.get_running_loop().create_task(self.settle(hold, tokens_used=tokens_used, cost=cost)))
+
+    def _track(self, task: asyncio.Future) -> None:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def drain(self) -> None:
-        if self._pending:
+        while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def enforced_spend(key: KeyRecord, now: datetime) -> Decimal | None:
+    """The spend in the key's current budget bucket as enforcement reads it (sync: the admin); None if missing."""
+    bucket, _ = budget_bucket(key, now)
+    micro = read_counter(bucket, redis_url=settings.REDIS_URL, prefix=settings.LLMPROXY_REDIS_PREFIX)
+    return None if micro is None else Decimal(micro) / MICRO
 
 
 def counters_from_settings(redis_url: str | None, redis_prefix: str) -> RedisCounters | DatabaseCounters:

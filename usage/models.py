@@ -25,6 +25,8 @@ class RequestLog(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0, help_text="Prompt tokens read from the provider's cache")
+    cache_write_tokens = models.PositiveIntegerField(default=0, help_text="Prompt tokens written to the provider cache")
     usage_estimated = models.BooleanField(default=False)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     latency_ms = models.FloatField()

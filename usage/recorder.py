@@ -4,14 +4,20 @@ A row is added with `record()` (no I/O). A background task flushes every `interv
 `batch_size` rows wait; `close()` (ASGI lifespan shutdown) flushes whatever is left. When the database is
 unavailable the rows stay buffered and are retried, up to `max_buffered` rows; past that the oldest rows
 are dropped and counted in `dropped` (and logged), so a long outage cannot exhaust memory.
+
+A batch that left the buffer is in exactly one place until its write ends: the database or back in the buffer.
+A write runs in a thread, where cancelling its caller cannot stop it; so nothing cancels a write: `close()` lets the
+flusher finish the flush it is in, and a flush whose caller is cancelled still waits for (and handles) the outcome
+of its write in the background, which `close()` also waits for.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import F
@@ -19,6 +25,8 @@ from django.db.models import F
 from llmproxy_site.dbthread import run_in_db_thread
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def write_rows(rows: list[dict[str, Any]]) -> None:
@@ -53,7 +61,9 @@ class UsageRecorder:
         self.dropped = 0
         self.written = 0
         self._buffer: list[dict[str, Any]] = []
+        self._writes: set[asyncio.Future] = set()  # writes whose flush was cancelled, still running in a thread
         self._flusher: asyncio.Task | None = None
+        self._stopping = False
         self._wake: asyncio.Event | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,12 +95,18 @@ class UsageRecorder:
         if self._flusher is not None and not self._flusher.done() and self._loop is loop:
             return
         self._loop = loop
+        self._stopping = False
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._flusher = loop.create_task(self._run(), name="usage-flusher")
 
+    def _lock(self) -> asyncio.Lock:
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        return self._flush_lock
+
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
@@ -98,30 +114,64 @@ class UsageRecorder:
 
     async def flush(self) -> int:
         """Write everything buffered; on failure keep the rows for the next try. Returns rows written."""
-        if self._flush_lock is None:
-            self._flush_lock = asyncio.Lock()
-        async with self._flush_lock:
+        async with self._lock():
             written = 0
             while self._buffer:
                 batch = self._buffer[: self.batch_size * 5]
                 del self._buffer[: len(batch)]
-                try:
-                    await run_in_db_thread(write_rows, batch)
-                except Exception as exc:
-                    self._buffer[:0] = batch  # keep them, oldest first, for the next try
-                    self._drop_overflow()  # rows recorded while this write was failing count against the bound
-                    problem = type(exc).__name__
-                    logger.warning("could not write %s request-log rows (%s); will retry", len(batch), problem)
+                if not await self._write(batch):
                     return written
                 written += len(batch)
                 self.written += len(batch)
             return written
 
+    async def _write(self, batch: list[dict[str, Any]]) -> bool:
+        write = asyncio.ensure_future(run_in_db_thread(write_rows, batch))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            self._writes.add(write)
+            write.add_done_callback(lambda done: self._after_cancelled_write(done, batch))
+            raise
+        except Exception as exc:
+            self._keep(batch, exc)
+            return False
+        return True
+
+    def _after_cancelled_write(self, write: asyncio.Future, batch: list[dict[str, Any]]) -> None:
+        self._writes.discard(write)
+        if write.cancelled() or write.exception() is not None:
+            self._keep(batch, write.exception() if not write.cancelled() else None)
+        else:
+            self.written += len(batch)
+
+    def _keep(self, batch: list[dict[str, Any]], exc: BaseException | None) -> None:
+        self._buffer[:0] = batch  # keep them, oldest first, for the next try
+        self._drop_overflow()  # rows recorded while this write was failing count against the bound
+        problem = type(exc).__name__ if exc else "cancelled"
+        logger.warning("could not write %s request-log rows (%s); will retry", len(batch), problem)
+
+    async def _wait_for_cancelled_writes(self) -> None:
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+    async def read_beside_buffer(self, read: Callable[..., T], **kwargs: Any) -> tuple[T, list[dict[str, Any]]]:
+        """A database read and the rows not written yet, taken while no batch is being written: every row is in
+        exactly one of the two."""
+        async with self._lock():
+            await self._wait_for_cancelled_writes()
+            result = await run_in_db_thread(read, **kwargs)
+            return result, list(self._buffer)
+
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
-            self._flusher = None
-        self._flush_lock = None
+        """Stop the flusher after the flush it is in (never cancel a write), then write what is left."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            self._stopping = True
+            self._wake.set()
+            try:
+                await flusher
+            except Exception:  # the rows stay buffered: the flush below tries them again
+                logger.exception("the usage flusher failed")
+        await self._wait_for_cancelled_writes()
         await self.flush()

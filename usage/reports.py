@@ -65,3 +65,11 @@ def known_filters() -> dict[str, list[str]]:
     keys = DailyUsage.objects.exclude(Q(key_name="")).values_list("key_name", flat=True).distinct().order_by("key_name")
     models = DailyUsage.objects.exclude(Q(model="")).values_list("model", flat=True).distinct().order_by("model")
     return {"keys": list(keys), "models": list(models)}
+
+
+def recorded_spend(*, key_id: int, since: date | None) -> Decimal:
+    """What a key has spent since a day (None: ever), from the daily rollup (what rebuilds a lost budget)."""
+    rows = DailyUsage.objects.filter(api_key_id=key_id)
+    if since is not None:
+        rows = rows.filter(day__gte=since)
+    return rows.aggregate(spent=Sum("cost_usd"))["spent"] or Decimal(0)

@@ -97,9 +97,9 @@ def test_alias_may_not_shadow_a_model_name(admin_client, policy):
 
 
 def test_provider_secret_is_never_shown(admin_client, monkeypatch, policy):
-    monkeypatch.setenv("TEAM_OPENAI_KEY", "sk-very-secret-provider-key-123")
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="TEAM_OPENAI_KEY")
+    monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_TEAM_OPENAI", "sk-very-secret-provider-key-123")
+    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_TEAM_OPENAI")
     pk = AllowedModel.objects.get(name="gpt-4o-mini").pk
     html = admin_client.get(f"/admin/routing/allowedmodel/{pk}/change/").content.decode()
-    assert "TEAM_OPENAI_KEY is set" in html
+    assert "LLMPROXY_PROVIDER_KEY_TEAM_OPENAI is set" in html
     assert "sk-very-secret-provider-key-123" not in html

@@ -221,9 +221,9 @@ def test_provider_key_comes_from_the_named_variable_and_never_leaks(
 ):
     from routing.models import AllowedModel
 
-    monkeypatch.setenv("TEAM_PROVIDER_KEY", "sk-team-secret-value-0001")
+    monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_TEAM", "sk-team-secret-value-0001")
     model = AllowedModel.objects.get(name="gpt-4o-mini")
-    model.api_key_env = "TEAM_PROVIDER_KEY"
+    model.api_key_env = "LLMPROXY_PROVIDER_KEY_TEAM"
     model.save()
     openai_client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert fake_provider.last_request.headers["authorization"] == "Bearer sk-team-secret-value-0001"
@@ -242,7 +242,7 @@ def test_model_with_an_api_base_never_gets_a_default_provider_key(openai_client,
 def test_missing_provider_key_variable_is_a_502_naming_no_secret(openai_client, fake_provider, transactional_db):
     from routing.models import AllowedModel
 
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="UNSET_PROVIDER_KEY_VARIABLE")
+    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_UNSET")
     AllowedModel.objects.get(name="gpt-4o-mini").save()
     with pytest.raises(openai.APIStatusError) as caught:
         openai_client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)

@@ -77,7 +77,7 @@ def test_provider_timeout_is_a_504_within_the_model_timeout(gateway_url, api_key
     from routing.models import AllowedModel
 
     AllowedModel.objects.create(
-        name="slowpoke", litellm_model="openai/slow", api_base=fake_provider.openai_base, timeout_seconds=1
+        name="slowpoke", litellm_model="openai/fake-slow", api_base=fake_provider.openai_base, timeout_seconds=1
     )
     fake_provider.fail_next("slow", delay=5)
     response = post(gateway_url, api_key, {"model": "slowpoke", "messages": HELLO})
@@ -148,9 +148,12 @@ def test_provider_refusing_our_credentials_names_the_model_not_the_key(
     from routing.models import AllowedModel
 
     secret = "sk-provider-secret-0123456789abcdef"
-    monkeypatch.setenv("FAKE_PROVIDER_KEY", secret)
+    monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_FAKE", secret)
     AllowedModel.objects.create(
-        name="keyed", litellm_model="openai/keyed", api_base=fake_provider.openai_base, api_key_env="FAKE_PROVIDER_KEY"
+        name="keyed",
+        litellm_model="openai/fake-keyed",
+        api_base=fake_provider.openai_base,
+        api_key_env="LLMPROXY_PROVIDER_KEY_FAKE",
     )
     fake_provider.fail_next("status", status=401, body={"error": {"message": f"Incorrect API key: {secret}"}})
     response = post(gateway_url, api_key, {"model": "keyed", "messages": HELLO})
@@ -176,7 +179,7 @@ def test_provider_stalling_mid_stream_ends_with_a_timeout_event_within_the_model
     from routing.models import AllowedModel
 
     AllowedModel.objects.create(
-        name="staller", litellm_model="openai/stall", api_base=fake_provider.openai_base, timeout_seconds=1
+        name="staller", litellm_model="openai/fake-stall", api_base=fake_provider.openai_base, timeout_seconds=1
     )
     fake_provider.fail_next("stall", after=2)
     body = {"model": "staller", "messages": [{"role": "user", "content": "REPEAT 20"}], "stream": True}
@@ -196,7 +199,7 @@ def test_retries_happen_only_before_the_first_byte(gateway_url, api_key, policy,
     from routing.models import AllowedModel
 
     AllowedModel.objects.create(
-        name="retrying", litellm_model="openai/retry", api_base=fake_provider.openai_base, num_retries=1
+        name="retrying", litellm_model="openai/fake-retry", api_base=fake_provider.openai_base, num_retries=1
     )
     fake_provider.fail_next("status", status=503)
     assert post(gateway_url, api_key, {"model": "retrying", "messages": HELLO}).status_code == 200

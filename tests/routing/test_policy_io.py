@@ -83,3 +83,42 @@ def test_invalid_yaml_is_refused(tmp_path):
     path.write_text("models: {gpt: [unclosed")
     with pytest.raises(PolicyFileError, match="not valid YAML"):
         read_policy_file(path)
+
+
+def test_max_n_and_refused_params_round_trip(tmp_path):
+    data = {
+        "models": {
+            "gpt-4o": {"litellm_model": "openai/gpt-4o", "max_n": 2, "refused_params": "service_tier, audio"},
+            "listed": {"litellm_model": "openai/gpt-4o-mini", "refused_params": ["web_search_options", "audio"]},
+        },
+        "aliases": {},
+    }
+    import_policy(read_policy_file(write(tmp_path, "policy.yaml", data)))
+    gpt = AllowedModel.objects.get(name="gpt-4o")
+    assert (gpt.max_n, gpt.refused_param_names) == (2, {"service_tier", "audio"})
+    assert AllowedModel.objects.get(name="listed").refused_param_names == {"web_search_options", "audio"}
+    (tmp_path / "exported.yaml").write_text(dump_policy_yaml(export_policy()))
+    assert yaml.safe_load((tmp_path / "exported.yaml").read_text())["models"]["gpt-4o"]["max_n"] == 2
+    result = import_policy(read_policy_file(tmp_path / "exported.yaml"), prune=True)
+    assert result.created == result.updated == result.deleted == []
+
+
+@pytest.mark.parametrize("prefix", ["hosted_vllm", "openai_like", "custom_openai"])
+def test_a_self_hosted_model_without_api_base_is_refused_on_import_and_on_save(tmp_path, prefix):
+    from django.core.exceptions import ValidationError
+
+    data = {"models": {"local": {"litellm_model": f"{prefix}/llama-3"}}}
+    with pytest.raises(PolicyFileError, match="API base"):
+        import_policy(read_policy_file(write(tmp_path, "bad.yaml", data)))
+    with pytest.raises(ValidationError) as caught:
+        AllowedModel(name="local", litellm_model=f"{prefix}/llama-3").full_clean()
+    assert "API base" in str(caught.value.message_dict["litellm_model"])
+    AllowedModel(name="local", litellm_model=f"{prefix}/llama-3", api_base="http://10.0.0.5:8000/v1").full_clean()
+
+
+def test_a_refused_param_must_be_a_field_name():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        AllowedModel(name="m", litellm_model="openai/gpt-4o", refused_params="service_tier, not a name").full_clean()
+    assert "refused_params" in caught.value.message_dict

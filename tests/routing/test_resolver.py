@@ -1,7 +1,7 @@
 import pytest
 
 from routing.policy import ModelPolicy, PolicySnapshot
-from routing.resolver import ModelNotAllowed, resolve, visible_model_names
+from routing.resolver import ModelNotAllowed, ParameterRefused, resolve, token_reservation, visible_model_names
 
 
 def make_snapshot() -> PolicySnapshot:
@@ -84,3 +84,70 @@ def test_resolver_does_not_mutate_the_request_params():
     params = {"max_tokens": 500}
     resolve(SNAPSHOT, requested_model="gpt-4o", params=params)
     assert params == {"max_tokens": 500}
+
+
+def policy(name: str, litellm_model: str, provider: str, **fields) -> ModelPolicy:
+    return ModelPolicy(name=name, litellm_model=litellm_model, provider=provider, **fields)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, {"max_completion_tokens": 100}),
+        ({"max_tokens": 500}, {"max_completion_tokens": 100}),
+        ({"max_tokens": 7}, {"max_completion_tokens": 7}),
+        ({"max_completion_tokens": 9, "max_tokens": 50}, {"max_completion_tokens": 9}),
+    ],
+)
+def test_a_reasoning_model_is_capped_in_max_completion_tokens(params, expected):
+    o3 = policy("o3", "openai/o3", "openai", max_tokens=100)
+    assert (o3.provider_model, o3.token_field) == ("o3", "max_completion_tokens")
+    route = resolve(PolicySnapshot(models={"o3": o3}), requested_model="o3", params=params)
+    assert dict(route.params) == expected
+
+
+def test_a_self_hosted_model_id_loses_its_prefix_once_per_snapshot():
+    local = policy("local", "hosted_vllm/org/llama-3", "hosted_vllm")
+    assert (local.provider_model, local.token_field, local.extra_fields) == ("org/llama-3", "max_tokens", None)
+
+
+def refusal(model: ModelPolicy, params: dict, extra: dict | None = None) -> ParameterRefused:
+    with pytest.raises(ParameterRefused) as caught:
+        resolve(PolicySnapshot(models={model.name: model}), requested_model=model.name, params=params, extra=extra)
+    return caught.value
+
+
+def test_n_above_max_n_and_refused_fields_name_the_field():
+    model = policy("m", "openai/gpt-4o", "openai", max_n=2, refused_params=frozenset({"service_tier", "foo"}))
+    assert refusal(model, {"n": 3}).param == "n"
+    assert refusal(model, {"n": 3}).code == "integer_above_max_value"
+    assert refusal(model, {"service_tier": "flex"}).param == "service_tier"
+    assert refusal(model, {}, {"foo": 1}).param == "foo"
+    assert resolve(PolicySnapshot(models={"m": model}), requested_model="m", params={"n": 2}).params == {"n": 2}
+
+
+def test_unknown_fields_go_where_the_provider_takes_them():
+    claude = policy("claude", "anthropic/claude-sonnet-4-5", "anthropic")
+    gemini = policy("gemini", "gemini/gemini-2.5-pro", "gemini")
+    snapshot = PolicySnapshot(models={"claude": claude, "gemini": gemini, "gpt": policy("gpt", "gpt-4o", "openai")})
+    assert resolve(snapshot, requested_model="gpt", params={}, extra={"anything": 1}).extra_body == {"anything": 1}
+    assert resolve(snapshot, requested_model="claude", params={}, extra={"top_k": 5}).extra_body == {"top_k": 5}
+    refused = refusal(claude, {}, {"chat_template_kwargs": {}})
+    assert refused.param == "chat_template_kwargs" and "top_k" in refused.message
+    assert refusal(gemini, {}, {"top_k": 5}).param == "top_k"
+
+
+@pytest.mark.parametrize(
+    ("params", "messages", "expected"),
+    [
+        ({"max_tokens": 5}, [{"role": "user", "content": "x" * 400}], 5 + 100 + 4),
+        ({"max_tokens": 5, "n": 8}, [{"role": "user", "content": "hi"}], 40 + 0 + 4),
+        ({}, [{"role": "user", "content": "hi"}], 4096 + 4),
+        ({"max_completion_tokens": 10, "n": 2}, [{"role": "user", "content": [
+            {"type": "text", "text": "y" * 40}, {"type": "image_url", "image_url": {"url": "data:..."}}]}],
+         20 + 10 + 765 + 4),
+    ],
+)  # fmt: skip
+def test_the_token_reservation_is_n_times_the_output_limit_plus_the_prompt(params, messages, expected):
+    route = resolve(SNAPSHOT, requested_model="uncapped", params=params)
+    assert token_reservation(route, messages) == expected

@@ -5,15 +5,26 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from lockout.models import FailedLogin
+from tests.support.admin_users import PASSWORD
+from tests.support.admin_users import staff_user as make_staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PASSWORD = "correct-horse-battery-staple-42"
 
 
 @pytest.fixture
 def staff_user():
-    return get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    """Staff as a team has them: not a superuser, no permissions (tests/security/test_admin_permissions.py walks
+    what each kind of user may see)."""
+    return make_staff_user("ops")
+
+
+def test_a_superuser_logs_in_and_sees_our_models():
+    get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+    client = Client()
+    assert log_in(client, PASSWORD, username="root").status_code == 302
+    index = client.get("/admin/").content.decode()
+    for page in ("/admin/keys/apikey/", "/admin/routing/allowedmodel/", "/admin/usage/dailyusage/"):
+        assert page in index
 
 
 def log_in(client: Client, password: str, username: str = "ops"):

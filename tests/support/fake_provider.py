@@ -17,6 +17,21 @@ Replies are deterministic (see fake_wire.py). Faults, queued FIFO, each consumed
     provider.fail_next("stream_error")        # stream: one content chunk, then an error event (non-stream: a 500)
     provider.fail_next("hang")                # never answer
     provider.fail_next("stall", after=2)      # stream: headers, the role chunk and N content chunks, then silence
+    provider.fail_next("big_line", size=N)    # stream: after the role chunk, one content delta of N characters in
+                                              # ONE SSE line (a base64 image/audio delta), then the normal reply
+
+Provider behaviours the fake models (each as the provider documents it; the README lists them too):
+- OpenAI: an id the provider does not serve is a 404 `model_not_found` with OpenAI's error body (served: ids
+  starting with "fake-" and `wire.OPENAI_SERVED_IDS`), so a model id still carrying LiteLLM's `hosted_vllm/`
+  prefix is caught (https://platform.openai.com/docs/guides/error-codes).
+- OpenAI: o-series and gpt-5 ids refuse `max_tokens` with 400 `unsupported_parameter`; they take
+  `max_completion_tokens` (https://platform.openai.com/docs/guides/reasoning, "max_completion_tokens").
+- OpenAI: `n` choices, `stop`, `max_tokens`/`max_completion_tokens` shape the reply
+  (https://platform.openai.com/docs/api-reference/chat/create).
+- Anthropic: an unknown top-level field is a 400 `invalid_request_error` "<field>: Extra inputs are not permitted",
+  and `max_tokens` is required ("max_tokens: Field required") (https://docs.anthropic.com/en/api/messages,
+  https://docs.anthropic.com/en/api/errors).
+- Both: server-sent events of any line length (a "big_line" fault sends a delta line of several MiB).
 
 Faults are consumed only by requests to a known route. "cut" closes the transport behind uvicorn's `send`
 (the real socket, as a crashed provider would), so uvicorn sends no 500 and logs nothing.
@@ -46,7 +61,7 @@ from tests.support import fake_wire as wire
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang", "stall"})
+FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang", "stall", "big_line"})
 ROUTES = {
     ("POST", "/v1/chat/completions"): "openai",
     ("POST", "/v1/messages"): "anthropic",
@@ -71,6 +86,7 @@ class Fault:
     headers: dict[str, str] | None = None
     delay: float = 1.0
     after: int = 2
+    size: int = 1536 * 1024
 
 
 class Interrupted(Exception):
@@ -311,6 +327,9 @@ class FakeProvider:
             return await exchange.stream([(b"event: message_start\n" if anthropic else b"") + b"data: {not json\n\n"])
         if not isinstance(body, dict):
             return await exchange.json(400, error(400, "the request body is not valid JSON", "invalid_request_error"))
+        refusal = (wire.anthropic_refusal if anthropic else wire.openai_refusal)(body)
+        if refusal is not None:
+            return await exchange.json(*refusal)
         number = next(self._numbers)
         if not stream:
             return await exchange.json(200, (wire.anthropic_json if anthropic else wire.openai_json)(body, number))
@@ -319,6 +338,9 @@ class FakeProvider:
         content = [event.data for event in events if event.kind == "content"]
         if fault and kind in ("cut", "stall"):
             return await exchange.stream([*head, *content[: fault.after]], complete=False, stall=kind == "stall")
+        if kind == "big_line" and not anthropic:
+            return await exchange.stream([*head, wire.openai_big_delta(body, number, fault.size).data, *content,
+                                          *[event.data for event in events if event.kind == "tail"]])  # fmt: skip
         if kind == "stream_error":
             failure = wire.anthropic_stream_error() if anthropic else wire.openai_stream_error()
             return await exchange.stream([*head, *content[:1], failure.data])

@@ -16,7 +16,24 @@ import orjson
 TOOL_ARGUMENTS = '{"location": "Paris"}'
 TOOL_INPUT = {"location": "Paris"}
 STREAM_ERROR_MESSAGE = "fake mid-stream error"
-MODELS = {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]}
+BIG_DELTA_CHARACTER = "A"
+# The OpenAI side serves every id that starts with "fake-" and these (reasoning ids for the max_tokens contract).
+OPENAI_SERVED_IDS = ("gpt-4o", "gpt-4o-mini", "o1", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano")
+MODELS = {
+    "object": "list",
+    "data": [
+        {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
+        for model in ("fake-model", *OPENAI_SERVED_IDS)
+    ],
+}
+# Top-level fields of Anthropic's Messages API (https://docs.anthropic.com/en/api/messages); others are refused.
+ANTHROPIC_FIELDS = frozenset(
+    {
+        "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k",
+        "metadata", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
+        "context_management", "output_config",
+    }
+)  # fmt: skip
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -105,7 +122,57 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+# Prompt caching: a prompt that says CACHE is half read from the provider's cache (and, on Anthropic's side, a
+# quarter written to it), reported the way each API reports it
+# (https://platform.openai.com/docs/guides/prompt-caching, https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching).
+
+
+def says_cache(body: dict) -> bool:
+    messages = [message for message in body.get("messages") or [] if isinstance(message, dict)]
+    return any("CACHE" in block_text(message.get("content")) for message in messages)
+
+
+def with_openai_cache(body: dict, usage: dict) -> dict:
+    """OpenAI counts cached tokens inside prompt_tokens and names them in prompt_tokens_details."""
+    if not says_cache(body):
+        return usage
+    return {**usage, "prompt_tokens_details": {"cached_tokens": usage["prompt_tokens"] // 2, "audio_tokens": 0}}
+
+
+def with_anthropic_cache(body: dict, usage: dict) -> dict:
+    """Anthropic's input_tokens leaves out the tokens read from and written to the cache."""
+    if not says_cache(body):
+        return usage
+    read, written = usage["input_tokens"] // 2, usage["input_tokens"] // 4
+    return {**usage, "input_tokens": usage["input_tokens"] - read - written, "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": written}  # fmt: skip
+
+
 # OpenAI Chat Completions
+
+
+def openai_serves(model: Any) -> bool:
+    return isinstance(model, str) and (model.startswith("fake-") or model in OPENAI_SERVED_IDS)
+
+
+def openai_reasoning_model(model: str) -> bool:
+    """o-series and gpt-5 ids, which refuse max_tokens (https://platform.openai.com/docs/guides/reasoning)."""
+    return bool(re.match(r"o\d", model)) or (model.startswith("gpt-5") and not model.startswith("gpt-5-chat"))
+
+
+def openai_refusal(body: dict) -> tuple[int, dict] | None:
+    """The 4xx the real OpenAI API answers to this body, with OpenAI's exact error body, or None."""
+    model = body.get("model")
+    if not openai_serves(model):
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        return 404, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                               "code": "model_not_found"}}  # fmt: skip
+    if body.get("max_tokens") is not None and openai_reasoning_model(model):
+        message = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                   "Use 'max_completion_tokens' instead.")  # fmt: skip
+        return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "max_tokens",
+                               "code": "unsupported_parameter"}}  # fmt: skip
+    return None
 
 
 def openai_error(status: int, message: str | None = None, kind: str = "server_error") -> dict:
@@ -164,7 +231,7 @@ def openai_json(body: dict, number: int) -> dict:
             {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
             for index in range(choices_of(body))
         ],
-        "usage": openai_usage(reply),
+        "usage": with_openai_cache(body, openai_usage(reply)),
     }
 
 
@@ -190,10 +257,19 @@ def openai_stream(body: dict, number: int, stream_chunks: int | None) -> list[Ev
         events += [chunk("content", {"content": piece}) for piece in pieces(reply.text, stream_chunks)]
     events.append(chunk("tail", {}, openai_finish_reason(reply)))
     if (body.get("stream_options") or {}).get("include_usage"):
-        usage = {**base, "choices": [], "usage": openai_usage(reply)}
+        usage = {**base, "choices": [], "usage": with_openai_cache(body, openai_usage(reply))}
         events.append(Event("tail", b"data: " + dumps(usage) + b"\n\n"))
     events.append(Event("tail", b"data: [DONE]\n\n"))
     return events
+
+
+def openai_big_delta(body: dict, number: int, size: int) -> Event:
+    """One content chunk of `size` characters in one SSE line (as a base64 image or audio delta is)."""
+    chunk = {"id": f"chatcmpl-fake-{number}", "object": "chat.completion.chunk", "created": int(time.time()),
+             "model": body.get("model"), "system_fingerprint": "fp_fake",
+             "choices": [{"index": 0, "delta": {"content": BIG_DELTA_CHARACTER * size}, "logprobs": None,
+                          "finish_reason": None}]}  # fmt: skip
+    return Event("content", b"data: " + dumps(chunk) + b"\n\n")
 
 
 def openai_stream_error() -> Event:
@@ -201,6 +277,16 @@ def openai_stream_error() -> Event:
 
 
 # Anthropic Messages
+
+
+def anthropic_refusal(body: dict) -> tuple[int, dict] | None:
+    """The 400 the real Anthropic API answers to this body (unknown top-level field, missing max_tokens), or None."""
+    unknown = sorted(set(body) - ANTHROPIC_FIELDS)
+    if unknown:
+        return 400, anthropic_error(400, f"{unknown[0]}: Extra inputs are not permitted")
+    if "max_tokens" not in body:
+        return 400, anthropic_error(400, "max_tokens: Field required")
+    return None
 
 
 def anthropic_error(status: int, message: str | None = None, kind: str | None = None) -> dict:
@@ -249,7 +335,7 @@ def anthropic_message(body: dict, number: int, reply: Reply, content: list, outp
         "content": content,
         "stop_reason": anthropic_stop_reason(reply) if content else None,
         "stop_sequence": reply.stop_sequence if content else None,
-        "usage": {"input_tokens": reply.input_tokens, "output_tokens": output_tokens},
+        "usage": with_anthropic_cache(body, {"input_tokens": reply.input_tokens, "output_tokens": output_tokens}),
     }
 
 

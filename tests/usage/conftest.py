@@ -32,9 +32,10 @@ def limit_backend(request, live_gateway, transactional_db):
     previous = gateway.limits
     if request.param == "redis":
         url = redis_url()
-        gateway.limits = LimitKeeper(RedisCounters(url, prefix=f"llmproxy-test-{uuid.uuid4().hex}:"))
+        counters = RedisCounters(url, prefix=f"llmproxy-test-{uuid.uuid4().hex}:")
     else:
-        gateway.limits = LimitKeeper(DatabaseCounters())
+        counters = DatabaseCounters()
+    gateway.limits = LimitKeeper(counters, recorder=gateway.usage)
     yield request.param
     gateway.limits = previous
 
@@ -61,3 +62,44 @@ def wait_for_minute_window(margin: float = 15.0) -> None:
     seconds = time.time() % 60
     if seconds > 60 - margin:
         time.sleep(60 - seconds + 0.2)
+
+
+def counter_value(bucket: str) -> int | None:
+    """A limit counter in the store the live gateway uses now (None: the bucket does not exist)."""
+    from api.gateway import gateway
+    from usage.counters import RedisCounters, read_counter
+
+    counters = gateway.limits.counters
+    if isinstance(counters, RedisCounters):
+        return read_counter(bucket, redis_url=redis_url(), prefix=counters.prefix)
+    return read_counter(bucket, redis_url=None, prefix="")
+
+
+def budget_spent_micro_usd(key_name: str) -> int | None:
+    """The spend counted against a key's current budget, once the gateway has settled what it answered."""
+    from django.utils import timezone
+
+    from api.gateway import gateway
+    from keys.lookup import KeyRecord
+    from keys.models import ApiKey
+    from usage.limits import budget_bucket
+
+    gateway.drain_threadsafe()
+    bucket, _ = budget_bucket(KeyRecord.from_model(ApiKey.objects.get(name=key_name)), timezone.now())
+    return counter_value(bucket)
+
+
+def lose_counters() -> None:
+    """What a Redis restart does (or turning REDIS_URL on): every counter of the live gateway's store is gone."""
+    from api.gateway import gateway
+    from usage.counters import RedisCounters
+    from usage.models import LimitCounter
+
+    counters = gateway.limits.counters
+    if isinstance(counters, RedisCounters):
+        client = redis.Redis.from_url(redis_url())
+        for name in client.scan_iter(match=counters.prefix + "*"):
+            client.delete(name)
+        client.close()
+    else:
+        LimitCounter.objects.all().delete()
