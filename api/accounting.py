@@ -1,10 +1,14 @@
-"""One request's account: its usage-log row and its hold on the key's limits, finished exactly once."""
+"""One request's account: its usage-log row and its hold on the key's limits, finished exactly once.
+
+The account knows which endpoint it serves (the adapter, api/pipeline.py) only for the row's `endpoint` and, when a
+provider reported no usage, to estimate the prompt from the parsed request the adapter understands.
+"""
 
 import asyncio
 import logging
 import time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -15,19 +19,24 @@ from usage.cost import TokenUsage, cost_usd, estimate_tokens, token_usage
 from usage.limits import LimitHold
 from usage.models import EndReason
 
+if TYPE_CHECKING:
+    from api.gateway import Gateway
+    from api.pipeline import Endpoint
+
 logger = logging.getLogger(__name__)
 
 
 class RequestAccount:
     __slots__ = (
         "_finished", "_loop", "_provider_answered", "_provider_ms", "_provider_started", "_started", "api_key",
-        "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "error_code", "gateway",
-        "limit_hold", "messages", "prompt_tokens", "requested_model", "route", "status", "streamed", "ttft_ms",
-        "usage", "usage_estimated",
+        "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "endpoint", "error_code",
+        "gateway", "limit_hold", "prompt_tokens", "request", "requested_model", "route", "status", "streamed",
+        "ttft_ms", "usage", "usage_estimated",
     )  # fmt: skip
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: "Gateway", endpoint: "Endpoint") -> None:
         self.gateway = gateway
+        self.endpoint = endpoint
         self.created_at = timezone.now()
         self._started = time.perf_counter()
         self._finished = False
@@ -38,7 +47,7 @@ class RequestAccount:
         self.api_key: KeyRecord | None = None
         self.requested_model = ""
         self.route: Route | None = None
-        self.messages: list | None = None
+        self.request: Any = None  # the parsed request (the endpoint's own type), once parsed
         self.streamed = False
         self.status = 200
         self.error_code = ""
@@ -105,7 +114,7 @@ class RequestAccount:
         if not self._provider_answered and not abandoned_in_flight:
             return
         model = self.route.model.litellm_model
-        self.prompt_tokens = estimate_tokens(model, messages=self.messages) if self.messages else 0
+        self.prompt_tokens = 0 if self.request is None else self.endpoint.estimate_prompt_tokens(model, self.request)
         self.completion_tokens = estimate_tokens(model, text="".join(self.delivered_text))
         self.usage = TokenUsage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
         self.usage_estimated = True
@@ -137,6 +146,7 @@ class RequestAccount:
         prompt, completion = self.prompt_tokens or 0, self.completion_tokens or 0
         return {
             "created_at": self.created_at,
+            "endpoint": self.endpoint.name,
             "api_key_id": self.api_key.id if self.api_key else None,
             "key_name": self.api_key.name if self.api_key else "",
             "requested_model": self.requested_model[:200],

@@ -1,40 +1,30 @@
 """The HTTP face: the OpenAI-compatible endpoints of the ninja API."""
 
-import asyncio
-import logging
 import time
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
+from pydantic import BaseModel
 
-from api import provider
-from api.accounting import RequestAccount
-from api.errors import (
-    REJECTIONS,
-    GatewayError,
-    as_gateway_error,
-    body_too_large,
-    error_response,
-    invalid_request,
-    scrub,
-    unauthorized,
-)
+from api.endpoints import ENDPOINTS_BY_PATH
+from api.endpoints.chat import CHAT
+from api.endpoints.embeddings import EMBEDDINGS, EmbeddingsRequestBody
+from api.endpoints.messages import MESSAGES
+from api.endpoints.messages_schema import MessagesRequestBody
+from api.endpoints.responses import RESPONSES
+from api.endpoints.responses_request import ResponsesRequestBody
+from api.errors import REJECTIONS, GatewayError, as_gateway_error, error_response, invalid_request, unauthorized
 from api.gateway import Caller, gateway
-from api.schemas import ChatCompletionRequest, parse_chat_request
+from api.pipeline import handle, unexpected_failure
+from api.schemas import ChatCompletionRequest
 from llmproxy_site.dbthread import run_in_db_thread
 from routing.policy import PolicySnapshot
-from routing.resolver import resolve, token_reservation, visible_model_names
-
-logger = logging.getLogger(__name__)
-
-OVERHEAD_HEADER = "x-llmproxy-overhead-ms"  # time spent in the gateway, excluding the provider
+from routing.resolver import visible_model_names
 
 api = NinjaAPI(
     title="llmproxy",
@@ -80,72 +70,45 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(unexpected_failure(exc))
 
 
-def unexpected_failure(exc: Exception) -> GatewayError:
-    if isinstance(exc, RequestDataTooBig):  # api.edge refuses these first; Django's own check is the fallback
-        return body_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-    if isinstance(exc, DatabaseError):
-        logger.error("database unavailable: %s", scrub(str(exc)))
-        return GatewayError(503, "The gateway's database is unavailable; try again shortly.", type="api_error",
-                            code="database_unavailable", headers={"Retry-After": "1"})  # fmt: skip
-    logger.exception("unexpected error")
-    return GatewayError(500, "The gateway failed unexpectedly.", type="api_error", code="internal_error")
-
-
-def bearer_token(request: HttpRequest) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-CHAT_REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema()}},
-}
+def request_body(schema: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint whose view reads the body itself (its adapter parses it)."""
+    return {"required": True, "content": {"application/json": {"schema": schema.model_json_schema()}}}
 
 
 @api.post(
     "/v1/chat/completions",
     summary="Create a chat completion (OpenAI-compatible; stream: true for SSE)",
-    openapi_extra={"requestBody": CHAT_REQUEST_BODY, "security": [{"ApiKeyAuth": []}]},
+    openapi_extra={"requestBody": request_body(ChatCompletionRequest), "security": [{"ApiKeyAuth": []}]},
 )
 async def chat_completions(request: HttpRequest) -> HttpResponse:
-    account = RequestAccount(gateway)
-    try:
-        response = await answer_chat(request, account)
-    except asyncio.CancelledError:  # the client went away while we waited for the provider
-        account.disconnected()
-        account.finish()
-        raise
-    except Exception as exc:
-        error = as_gateway_error(exc) if isinstance(exc, REJECTIONS) else unexpected_failure(exc)
-        account.fail(error, rejected=not error.from_provider and error.status < 500)
-        account.finish()
-        if account.limit_hold is not None:
-            error.headers = {**account.limit_hold.headers, **error.headers}
-        response = error_response(error)
-        response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
-        return response
-    if not account.streamed:
-        account.finish()
-    response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
-    if account.limit_hold is not None:
-        for name, value in account.limit_hold.headers.items():
-            response[name] = value
-    return response
+    return await handle(request, CHAT)
 
 
-async def answer_chat(request: HttpRequest, account: RequestAccount) -> HttpResponse:
-    caller = await gateway.identify(bearer_token(request))
-    account.api_key = caller.key
-    chat = parse_chat_request(request.body)
-    account.requested_model, account.streamed, account.messages = chat.model, chat.stream, chat.messages
-    route = resolve(caller.policy, requested_model=chat.model, params=chat.params, extra=chat.extra_body,
-                    allowlist=caller.key.allowed_models)  # fmt: skip
-    account.route = route
-    reservation = token_reservation(route, chat.messages)
-    account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=reservation)
-    if chat.stream:
-        return await provider.stream(route, chat, account)
-    return await provider.complete(route, chat, account)
+@api.post(
+    "/v1/embeddings",
+    summary="Create embeddings (OpenAI-compatible)",
+    openapi_extra={"requestBody": request_body(EmbeddingsRequestBody), "security": [{"ApiKeyAuth": []}]},
+)
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    return await handle(request, EMBEDDINGS)
+
+
+@api.post(
+    "/v1/responses",
+    summary="Create a model response (OpenAI's Responses API; stream: true for typed events)",
+    openapi_extra={"requestBody": request_body(ResponsesRequestBody), "security": [{"ApiKeyAuth": []}]},
+)
+async def responses(request: HttpRequest) -> HttpResponse:
+    return await handle(request, RESPONSES)
+
+
+@api.post(
+    "/v1/messages",
+    summary="Create a message (Anthropic's Messages API; key as x-api-key or Bearer; stream: true for its events)",
+    openapi_extra={"requestBody": request_body(MessagesRequestBody), "security": [{"ApiKeyAuth": []}]},
+)
+async def messages(request: HttpRequest) -> HttpResponse:
+    return await handle(request, MESSAGES)
 
 
 def model_entry(snapshot: PolicySnapshot, name: str) -> dict[str, Any]:
@@ -191,11 +154,13 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def refuse_other_methods(path: str, allowed: str) -> None:
-    """A wrong method gets OpenAI's JSON 405 (with Allow), not ninja's plain-text one."""
+    """A wrong method gets a JSON 405 (with Allow) in the endpoint's error shape, not ninja's plain-text one."""
 
     def method_not_allowed(request: HttpRequest) -> HttpResponse:
         message = f"Invalid method for URL ({request.method} {request.path}): use {allowed}."
-        return error_response(GatewayError(405, message, code="method_not_allowed", headers={"Allow": allowed}))
+        error = GatewayError(405, message, code="method_not_allowed", headers={"Allow": allowed})
+        adapter = ENDPOINTS_BY_PATH.get(path)
+        return error_response(error) if adapter is None else adapter.error_response(error)
 
     def method_not_allowed_for_model(request: HttpRequest, model: str) -> HttpResponse:
         return method_not_allowed(request)
@@ -207,6 +172,9 @@ def refuse_other_methods(path: str, allowed: str) -> None:
 
 for endpoint, method in (
     ("/v1/chat/completions", "POST"),
+    ("/v1/embeddings", "POST"),
+    ("/v1/responses", "POST"),
+    ("/v1/messages", "POST"),
     ("/v1/models", "GET"),
     ("/v1/models/{path:model}", "GET"),
     ("/healthz", "GET"),

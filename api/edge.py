@@ -6,10 +6,9 @@ import orjson
 from django.conf import settings
 
 from api.accounting import RequestAccount
+from api.endpoints import ENDPOINTS_BY_PATH
 from api.errors import GatewayError, body_too_large
 from api.gateway import gateway
-
-CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 
 
 async def limited(app, scope, receive, send) -> None:
@@ -39,16 +38,17 @@ async def limited(app, scope, receive, send) -> None:
 
 
 async def refuse(scope, send, error: GatewayError) -> None:
-    """Answer `error`; a refused chat completion still leaves its (rejected) row in the request log."""
-    if scope["path"] == CHAT_COMPLETIONS_PATH:
-        account = RequestAccount(gateway)
+    """Answer `error` in the endpoint's error shape; a refused API request still leaves its (rejected) row."""
+    endpoint = ENDPOINTS_BY_PATH.get(scope["path"])
+    if endpoint is not None:
+        account = RequestAccount(gateway, endpoint)
         account.fail(error, rejected=True)
         account.finish()
-    await send_error(send, error)
+    await send_error(send, error, body=None if endpoint is None else endpoint.error_body(error))
 
 
-async def send_error(send, error: GatewayError) -> None:
-    body = orjson.dumps(error.as_dict())
+async def send_error(send, error: GatewayError, *, body: bytes | None = None) -> None:
+    body = orjson.dumps(error.as_dict()) if body is None else body
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

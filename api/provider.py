@@ -1,22 +1,22 @@
-"""The one module that calls LiteLLM."""
+"""The one module that calls LiteLLM: the arguments every call shares, the call itself, and the choice of path.
+
+Each endpoint's adapter (api/endpoints/) adds its own payload and picks the LiteLLM function (acompletion,
+aembedding, …); LiteLLM is imported on first use, so a worker that only relays never loads it.
+"""
 
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
 
-from api.accounting import RequestAccount, generated_texts
-from api.errors import GatewayError, sse_error_event
-from api.openai_shape import chunk_event, completion_body
+from api.accounting import RequestAccount
+from api.errors import GatewayError
 from api.provider_errors import map_provider_exception
-from api.relay import api_base_missing, relay
+from api.relay import api_base_missing
 from api.relay import provider_key as relay_provider_key
-from api.schemas import ChatRequest
 from routing.provider_keys import provider_key_var_refusal
 from routing.providers import OPENAI_WIRE_PROVIDERS, needs_api_base, relayable
 from routing.resolver import Route
@@ -28,8 +28,6 @@ PLACEHOLDER_API_KEY = "llmproxy-no-key"
 # LiteLLM silently drops `user` for OpenAI-compatible models outside OpenAI's catalog; send it in the body.
 # LiteLLM has no chat route for "openai_like": an OpenAI-compatible server at an api_base is its "custom_openai".
 LITELLM_PROVIDER_NAMES = {"openai_like": "custom_openai"}
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-DONE_EVENT = b"data: [DONE]\n\n"
 
 
 @cache
@@ -39,6 +37,9 @@ def litellm_module() -> Any:
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    # /v1/messages for OpenAI models: LiteLLM's chat-completions adapter, not its Responses adapter (whose stream
+    # imports LiteLLM's proxy server, absent here); other providers take that adapter anyway.
+    litellm.use_chat_completions_url_for_anthropic_messages = True
     return litellm
 
 
@@ -78,15 +79,19 @@ def provider_api_key(route: Route) -> str | None:
     return PLACEHOLDER_API_KEY if model.api_base else None
 
 
-def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> dict[str, Any]:
+def litellm_arguments(route: Route, payload: dict[str, Any],
+                      provider_names: dict[str, str] = LITELLM_PROVIDER_NAMES) -> dict[str, Any]:  # fmt: skip
+    """The keyword arguments of a LiteLLM call: the route's parameters, the endpoint's `payload` (messages, input,
+    …), and what the gateway decides (provider, key, base, timeout, retries). Never a caller's control field.
+    `provider_names`: LiteLLM's name for a provider where this endpoint's LiteLLM route differs from ours."""
     model = route.model
     if needs_api_base(model.provider) and not model.api_base:
         raise api_base_missing(route)  # LiteLLM would fall back to OpenAI's host (or an environment variable)
     arguments: dict[str, Any] = dict(route.params)
     arguments.update(
         model=model.provider_model,
-        custom_llm_provider=LITELLM_PROVIDER_NAMES.get(model.provider or "", model.provider),
-        messages=chat.messages,
+        custom_llm_provider=provider_names.get(model.provider or "", model.provider),
+        **payload,
         api_key=provider_api_key(route),
         timeout=model.timeout_seconds,
         num_retries=model.num_retries,
@@ -95,8 +100,6 @@ def completion_arguments(route: Route, chat: ChatRequest, *, stream: bool) -> di
     if model.api_base:
         arguments["api_base"] = model.api_base
     arguments.update(provider_extra_arguments(route, arguments))
-    if stream:
-        arguments["stream"] = True
     return arguments
 
 
@@ -135,87 +138,27 @@ def relay_api_key(route: Route) -> str:
     return key
 
 
-async def complete(route: Route, chat: ChatRequest, account: RequestAccount) -> HttpResponse:
-    if uses_direct_relay(route):
-        return await relay.complete(route, chat, account, relay_api_key(route))
-    arguments = completion_arguments(route, chat, stream=False)
+async def call(function: str, route: Route, account: RequestAccount, arguments: dict[str, Any]) -> Any:
+    """`litellm.<function>(**arguments)` (acompletion, aembedding, …), its failure as the client's GatewayError."""
     account.provider_started()
     try:
-        response = await litellm_module().acompletion(**arguments)
+        return await getattr(litellm_module(), function)(**arguments)
     except Exception as exc:
         raise map_provider_exception(exc, model=route.requested_model) from None
-    account.provider_done()
-    account.set_usage(getattr(response, "usage", None))
-    return HttpResponse(completion_body(response), content_type="application/json")
 
 
-async def stream(route: Route, chat: ChatRequest, account: RequestAccount) -> StreamingHttpResponse:
-    """Open the provider stream and wait for its first chunk, so early failures get a real HTTP status."""
-    client_wants_usage = bool((route.params.get("stream_options") or {}).get("include_usage"))
-    if uses_direct_relay(route):
-        return await relay.stream(route, chat, account, relay_api_key(route), client_wants_usage)
-    arguments = completion_arguments(route, chat, stream=True)
-    arguments["stream_options"] = {**(arguments.get("stream_options") or {}), "include_usage": True}
-    account.provider_started()
+async def first_item(items: Any, route: Route) -> Any:
+    """The first item of a LiteLLM stream (None: it was empty), so that early failures get a real HTTP status;
+    the stream is closed if that fails."""
     try:
-        chunks = await litellm_module().acompletion(**arguments)
-    except Exception as exc:
-        raise map_provider_exception(exc, model=route.requested_model) from None
-    try:
-        first = await anext(aiter(chunks))
+        return await anext(aiter(items))
     except StopAsyncIteration:
-        first = None
+        return None
     except BaseException as exc:
-        await close_quietly(chunks)
+        await close_quietly(items)
         if isinstance(exc, Exception):
             raise map_provider_exception(exc, model=route.requested_model) from None
         raise
-    account.provider_done()
-    account.first_byte()
-    events = relay_events(first, chunks, model=route.requested_model, account=account, forward_usage=client_wants_usage)
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    for name, value in SSE_HEADERS.items():
-        response[name] = value
-    # If the client is gone before the body starts, the generator never runs: account for it on close.
-    response._resource_closers.append(account.finish_threadsafe)
-    return response
-
-
-def _note_chunk(chunk: Any, account: RequestAccount) -> None:
-    for choice in chunk.choices:
-        account.delivered_text.extend(generated_texts(getattr(choice, "delta", None)))
-
-
-async def relay_events(first: Any, chunks: Any, *, model: str, account: RequestAccount,
-                       forward_usage: bool) -> AsyncIterator[bytes]:  # fmt: skip
-    try:
-        if first is not None:
-            chunk = first
-            iterator = aiter(chunks)
-            while True:
-                usage = getattr(chunk, "usage", None)
-                if usage:
-                    account.set_usage(usage)
-                if chunk.choices:
-                    _note_chunk(chunk, account)
-                    yield chunk_event(chunk, without_usage=bool(usage) and not forward_usage)
-                elif not usage or forward_usage:
-                    yield chunk_event(chunk)
-                try:
-                    chunk = await anext(iterator)
-                except StopAsyncIteration:
-                    break
-        yield DONE_EVENT
-    except asyncio.CancelledError:
-        account.disconnected()
-        raise
-    except Exception as exc:
-        error = map_provider_exception(exc, model=model)
-        account.fail(error, rejected=False)
-        yield sse_error_event(error)
-    finally:
-        await close_quietly(chunks)
-        account.finish()
 
 
 async def close_quietly(chunks: Any) -> None:

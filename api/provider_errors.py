@@ -190,7 +190,7 @@ def error_for_status(status: int, message: str, *, model: str, retry_after: str 
             f"The provider refused the gateway's credentials for model '{model}'. Tell the gateway's operator.",
             code="provider_auth_error",
         )
-    if status == 503:
+    if status in (503, 529):  # 529: Anthropic's "overloaded"
         return _provider_error(
             503, f"The provider for '{model}' is unavailable: {message}", code="provider_unavailable"
         )

@@ -1,7 +1,8 @@
-"""The direct relay: for providers whose wire format IS OpenAI's, forward the request and the provider's bytes.
+"""The direct relay's transport: for providers whose wire format IS OpenAI's, post the request, hand back the bytes.
 
 One shared pooled aiohttp session per event loop; the provider's JSON body and SSE lines reach the client as the
-provider sent them. Only the usage (and error events) are parsed. Everything else (Anthropic, Bedrock, Vertex, …)
+provider sent them. Each endpoint's adapter (api/endpoints/) builds its body, names its path (`/chat/completions`,
+`/embeddings`, …) and reads only what it must (usage, error events). Everything else (Anthropic, Bedrock, Vertex, …)
 and any model whose `use_litellm` is set go through LiteLLM (api/provider.py). Both paths are held to the same
 end-to-end suite.
 """
@@ -15,10 +16,9 @@ from typing import Any
 import aiohttp
 import orjson
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
 
-from api.accounting import RequestAccount, generated_texts
-from api.errors import GatewayError, scrub, sse_error_event
+from api.accounting import RequestAccount
+from api.errors import GatewayError, scrub
 from api.provider_errors import (
     CONNECTION_LOST_MESSAGE,
     INVALID_ANSWER_MESSAGE,
@@ -26,7 +26,6 @@ from api.provider_errors import (
     provider_timeout,
     provider_unreachable,
 )
-from api.schemas import ChatRequest
 from routing.provider_keys import is_allowed_provider_key_var
 from routing.resolver import Route
 
@@ -34,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-DONE_LINE = b"data: [DONE]"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+OpenStream = tuple[aiohttp.ClientResponse, AsyncIterator[bytes], bytes | None]  # response, its lines, the first data
 
 
 class Relay:
@@ -58,61 +57,15 @@ class Relay:
         if session is not None:
             await session.close()
 
-    async def complete(self, route: Route, chat: ChatRequest, account: RequestAccount, api_key: str) -> HttpResponse:
-        response = await self._send(route, chat, account, api_key, stream=False)
-        try:
-            raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _transport_error(exc, route) from None
-        finally:
-            response.release()
-        account.provider_done()
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise error_for_status(502, INVALID_ANSWER_MESSAGE, model=route.requested_model) from None
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise error_for_status(502, "the provider's answer is not a chat completion", model=route.requested_model)
-        account.set_usage(data.get("usage"))
-        return HttpResponse(raw, content_type="application/json")
-
-    async def stream(self, route: Route, chat: ChatRequest, account: RequestAccount, api_key: str,
-                     wants_usage: bool) -> StreamingHttpResponse:  # fmt: skip
-        response = await self._send(route, chat, account, api_key, stream=True)
-        lines = sse_lines(response.content, settings.LLMPROXY_MAX_SSE_LINE_BYTES)
-        try:
-            first = await _next_data_line(lines)
-        except BaseException as exc:
-            response.close()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
-                raise _transport_error(exc, route) from None
-            raise
-        account.provider_done()
-        if first is not None and first.startswith(b'data: {"error"'):
-            response.close()
-            raise _stream_error(first, route)
-        if first is not None and first != DONE_LINE and not _is_json(first[5:]):  # one parse per stream
-            response.close()
-            raise error_for_status(502, INVALID_ANSWER_MESSAGE, model=route.requested_model)
-        account.first_byte()
-        events = relay_lines(first, lines, response, route=route, account=account, wants_usage=wants_usage)
-        streaming = StreamingHttpResponse(events, content_type="text/event-stream")
-        for name, value in SSE_HEADERS.items():
-            streaming[name] = value
-        streaming._resource_closers.append(account.finish_threadsafe)
-        return streaming
-
-    async def _send(self, route: Route, chat: ChatRequest, account: RequestAccount, api_key: str,
-                    *, stream: bool) -> aiohttp.ClientResponse:  # fmt: skip
+    async def post(self, route: Route, path: str, body: dict[str, Any], account: RequestAccount, api_key: str, *,
+                   stream: bool, url: str | None = None, headers: dict[str, str] | None = None,
+                   ) -> aiohttp.ClientResponse:  # fmt: skip
+        """POST `body` to the model's `{api_base}{path}`; retried (num_retries) before an answer only. A 200 answer
+        is returned unread; any other status is raised as the client's GatewayError. A provider with another wire
+        (Anthropic's native API) passes its own `url` and `headers` (then `api_key` is not sent by this method)."""
         model = route.model
-        body: dict[str, Any] = {**route.params, **route.extra_body}
-        body["model"] = model.provider_model
-        body["messages"] = chat.messages
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        url = provider_url(route)
-        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        url = url or provider_url(route, path)
+        headers = headers or {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         seconds = model.timeout_seconds
         timeout = aiohttp.ClientTimeout(total=None if stream else seconds, sock_connect=seconds, sock_read=seconds)
         payload = orjson.dumps(body)
@@ -126,7 +79,7 @@ class Relay:
                     attempt += 1
                     await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
                     continue
-                raise _transport_error(exc, route) from None
+                raise transport_error(exc, route) from None
             if response.status == 200:
                 return response
             if response.status in RETRYABLE_STATUSES and attempt < model.num_retries:
@@ -136,13 +89,44 @@ class Relay:
                 continue
             raise await _status_error(response, route)
 
+    async def read_json(self, response: aiohttp.ClientResponse, route: Route,
+                        account: RequestAccount) -> tuple[bytes, Any]:  # fmt: skip
+        """The whole answer, as sent and parsed (invalid JSON is a 502)."""
+        try:
+            raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_error(exc, route) from None
+        finally:
+            response.release()
+        account.provider_done()
+        try:
+            return raw, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise error_for_status(502, INVALID_ANSWER_MESSAGE, model=route.requested_model) from None
 
-def provider_url(route: Route) -> str:
+    async def open_stream(self, route: Route, path: str, body: dict[str, Any], account: RequestAccount,
+                          api_key: str) -> OpenStream:  # fmt: skip
+        """POST a streaming request and read up to its first `data:` line (None: the stream had none), so that early
+        failures get a real HTTP status. Returns the response, its remaining lines and that first line."""
+        response = await self.post(route, path, body, account, api_key, stream=True)
+        lines = sse_lines(response.content, settings.LLMPROXY_MAX_SSE_LINE_BYTES)
+        try:
+            first = await next_data_line(lines)
+        except BaseException as exc:
+            response.close()
+            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
+                raise transport_error(exc, route) from None
+            raise
+        account.provider_done()
+        return response, lines, first
+
+
+def provider_url(route: Route, path: str) -> str:
     """OpenAI's host only for OpenAI's own models: a self-hosted model's prompt never goes there."""
     model = route.model
     if not model.api_base and model.provider != "openai":
         raise api_base_missing(route)
-    return (model.api_base or OPENAI_DEFAULT_BASE).rstrip("/") + "/chat/completions"
+    return (model.api_base or OPENAI_DEFAULT_BASE).rstrip("/") + path
 
 
 def api_base_missing(route: Route) -> GatewayError:
@@ -183,7 +167,7 @@ async def sse_lines(content: aiohttp.StreamReader, limit: int) -> AsyncIterator[
         yield bytes(buffer)
 
 
-async def _next_data_line(lines: AsyncIterator[bytes]) -> bytes | None:
+async def next_data_line(lines: AsyncIterator[bytes]) -> bytes | None:
     async for line in lines:
         line = line.rstrip(b"\r\n")
         if line.startswith(b"data:"):
@@ -191,75 +175,7 @@ async def _next_data_line(lines: AsyncIterator[bytes]) -> bytes | None:
     return None
 
 
-async def relay_lines(first: bytes | None, lines: AsyncIterator[bytes], response: aiohttp.ClientResponse, *,
-                      route: Route, account: RequestAccount, wants_usage: bool) -> AsyncIterator[bytes]:  # fmt: skip
-    forwarded: list[bytes] = []
-    finished_normally = False
-    try:
-        line = first
-        while line is not None:
-            if line == DONE_LINE:
-                yield b"data: [DONE]\n\n"
-                finished_normally = True
-                break
-            if line.startswith(b'data: {"error"'):
-                error = _stream_error(line, route)
-                account.fail(error, rejected=False)
-                yield sse_error_event(error)
-                break
-            if b'"usage"' in line and b'"usage":null' not in line and b'"usage": null' not in line:
-                chunk = orjson.loads(line[5:])
-                account.set_usage(chunk.get("usage"))
-                if not chunk.get("choices") and not wants_usage:
-                    line = await _next_data_line(lines)
-                    continue
-            forwarded.append(line)
-            yield line + b"\n\n"
-            line = await _next_data_line(lines)
-        else:
-            error = error_for_status(502, "the stream ended without [DONE]", model=route.requested_model)
-            account.fail(error, rejected=False)
-            yield sse_error_event(error)
-    except asyncio.CancelledError:
-        account.disconnected()
-        raise
-    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError, EventLineTooLong) as exc:
-        error = _transport_error(exc, route)
-        account.fail(error, rejected=False)
-        yield sse_error_event(error)
-    finally:
-        if finished_normally:
-            response.release()
-        else:
-            response.close()  # drop the provider connection: the provider stops generating
-        if account.prompt_tokens is None:
-            account.delivered_text.extend(_delivered_text(forwarded))
-        account.finish()
-
-
-def _is_json(raw: bytes) -> bool:
-    try:
-        orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _delivered_text(lines: list[bytes]) -> list[str]:
-    """Every text already sent, tool calls and reasoning included (parsed only to estimate missing usage)."""
-    texts = []
-    for line in lines:
-        try:
-            chunk = orjson.loads(line[5:])
-        except orjson.JSONDecodeError:
-            continue
-        for choice in chunk.get("choices") or []:
-            if isinstance(choice, dict):
-                texts += generated_texts(choice.get("delta"))
-    return texts
-
-
-def _transport_error(exc: BaseException, route: Route) -> GatewayError:
+def transport_error(exc: BaseException, route: Route) -> GatewayError:
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return provider_timeout(route.requested_model)
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -291,7 +207,7 @@ async def _status_error(response: aiohttp.ClientResponse, route: Route) -> Gatew
                             retry_after=response.headers.get("Retry-After"))  # fmt: skip
 
 
-def _stream_error(line: bytes, route: Route) -> GatewayError:
+def stream_error(line: bytes, route: Route) -> GatewayError:
     return error_for_status(502, _error_message(line[5:].strip()), model=route.requested_model)
 
 

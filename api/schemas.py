@@ -1,4 +1,8 @@
-"""The OpenAI Chat Completions request: validated fields, pass-through fields, and forbidden control fields."""
+"""The OpenAI Chat Completions request: validated fields, pass-through fields, and forbidden control fields.
+
+The JSON loading (size, depth, object), the control-field refusal and the 400 naming the field are shared by every
+endpoint's parser (load_json_object, refuse_control_fields, validation_error).
+"""
 
 import re
 from typing import Any
@@ -162,7 +166,7 @@ def _too_deep(where: tuple[Any, ...] | None, limit: int) -> GatewayError:
     )
 
 
-def _load_json(body: bytes) -> dict[str, Any]:
+def load_json_object(body: bytes) -> dict[str, Any]:
     limit = settings.LLMPROXY_MAX_JSON_DEPTH
     if not body.strip():
         raise invalid_request("The request body is empty: send a JSON object.", code="invalid_json")
@@ -181,7 +185,7 @@ def _load_json(body: bytes) -> dict[str, Any]:
     return raw
 
 
-def _validation_error(exc: ValidationError) -> GatewayError:
+def validation_error(exc: ValidationError) -> GatewayError:
     errors = exc.errors(include_url=False)
     first = max(errors, key=lambda error: len([part for part in error["loc"] if part not in UNION_TAGS]))
     param = _param_path(tuple(first["loc"]))
@@ -191,8 +195,8 @@ def _validation_error(exc: ValidationError) -> GatewayError:
     return invalid_request(f"Invalid value for '{param}': {message}.", param=param)
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    raw = _load_json(body)
+def refuse_control_fields(raw: dict[str, Any]) -> None:
+    """A LiteLLM or SDK control field in a request body is a 400 on every endpoint: a caller never steers the call."""
     forbidden = sorted(CONTROL_FIELDS.intersection(raw))
     if forbidden:
         raise invalid_request(
@@ -200,6 +204,11 @@ def parse_chat_request(body: bytes) -> ChatRequest:
             param=forbidden[0],
             code="forbidden_parameter",
         )
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    raw = load_json_object(body)
+    refuse_control_fields(raw)
     messages = raw.get("messages")
     if isinstance(messages, list) and len(messages) > settings.LLMPROXY_MAX_MESSAGES:
         raise invalid_request(
@@ -210,7 +219,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     try:
         validated = ChatCompletionRequest.model_validate(raw)
     except ValidationError as exc:
-        raise _validation_error(exc) from None
+        raise validation_error(exc) from None
     for index, message in enumerate(messages):
         problem = message_problem(index, message)
         if problem:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import endpoints  # bench/endpoints.py: `python bench/run.py` puts bench/ first on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
@@ -108,7 +109,7 @@ async def run_load(url: str, headers: dict, body: dict, *, concurrency: int, tot
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                async with session.post(url, json={**body, "stream": stream}) as response:
+                async with session.post(url, json={**body, "stream": True} if stream else body) as response:
                     first = None
                     async for _ in response.content.iter_any():
                         if first is None:
@@ -184,34 +185,65 @@ async def soak_memory(pid: int, key: str, total: int) -> list[tuple[int, float]]
     return readings
 
 
+def start_gateway(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        pinned(1, [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--port", str(GATEWAY_PORT),
+                   "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
+        cwd=ROOT, env=env)  # fmt: skip
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+async def endpoint_table(gateway_pid: int, key: str, scale: float) -> list[str]:
+    lines = endpoints.table_header()
+    headers = {"Authorization": f"Bearer {key}"}
+    for case in endpoints.cases():
+        for concurrency, total in ((1, 200), (16, 1000)):
+            result = await measure(case.label, f"http://127.0.0.1:{GATEWAY_PORT}{case.path}", headers, gateway_pid,
+                                   concurrency=concurrency, total=max(50, int(total * scale)), stream=case.stream,
+                                   body=case.body)  # fmt: skip
+            lines.append(endpoints.table_row(case, concurrency, result))
+    return lines
+
+
 def main() -> None:
     scale = float(os.environ.get("BENCH_SCALE", "1"))
-    env = environment()
+    env = {**environment(), "ANTHROPIC_API_KEY": "bench-provider-key"}
     keys = setup(env)
     provider = subprocess.Popen(
         pinned(0, [sys.executable, "-m", "tests.support.fake_provider", "--port", str(PROVIDER_PORT),
                    "--stream-chunks", "20"]), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
-    gateway = subprocess.Popen(
-        pinned(1, [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--port", str(GATEWAY_PORT),
-                   "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
-        cwd=ROOT, env=env)  # fmt: skip
+    gateway = start_gateway(env)
     try:
         wait_until_up(f"http://127.0.0.1:{PROVIDER_PORT}/v1/models")
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
         lines = asyncio.run(benchmark(gateway.pid, keys, scale))
         rss = rss_mib(gateway.pid)
         soak = asyncio.run(soak_memory(gateway.pid, keys[0], int(os.environ.get("BENCH_SOAK", 50_000 * scale))))
+        stop(gateway)
+        policy = WORK / "endpoints.yaml"  # LiteLLM models too: a new worker, so the figures above stay relay-only
+        policy.write_text(endpoints.policy_yaml(PROVIDER_PORT))
+        subprocess.run([sys.executable, "manage.py", "import_policy", str(policy)], cwd=ROOT, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        gateway = start_gateway(env)
+        wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
+        endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys[0], scale))
     finally:
-        gateway.terminate()
-        provider.terminate()
-        gateway.wait(timeout=30)
-        provider.wait(timeout=30)
+        if gateway.poll() is None:
+            stop(gateway)
+        stop(provider)
     redis = "Redis" if env.get("REDIS_URL") else "database"
     print(f"\nllmproxy benchmark — 1 gateway worker, fake provider (20-chunk streams), limit counters: {redis}\n")
     print("\n".join(lines))
     print(f"\ngateway peak RSS after the table: {rss:.0f} MiB")
     for served, current in soak:
         print(f"RSS after {served} more requests (half streamed): {current:.1f} MiB")
+    print("\nOther endpoints, key without limits (a new worker with LiteLLM loaded; CPU ms/req on the direct path and")
+    print("through LiteLLM for the same call):\n")
+    print("\n".join(endpoint_lines))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from typing import Any
 
 from routing.policy import ModelPolicy, PolicySnapshot
 
-TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")  # Chat Completions' output-token fields
 DEFAULT_OUTPUT_RESERVATION = 4096  # output tokens held for a request that names no limit (usage.limits' default)
 NON_TEXT_PART_TOKENS = 765  # an image or audio part: a 1024x1024 high-detail image is 85 + 4 x 170 tokens
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -58,15 +58,21 @@ def visible_model_names(snapshot: PolicySnapshot, allowlist: frozenset[str] | No
     return sorted(names)
 
 
-def cap_token_limits(params: Mapping[str, Any], cap: int | None, token_field: str = "max_tokens") -> dict[str, Any]:
-    """Cap whichever token field the caller sent, else add the cap as the field the model accepts."""
+def cap_token_limits(params: Mapping[str, Any], cap: int | None, token_field: str = "max_tokens",
+                     token_fields: Sequence[str] = TOKEN_LIMIT_FIELDS) -> dict[str, Any]:  # fmt: skip
+    """Cap whichever of the endpoint's `token_fields` the caller sent, else add the cap as the field the model
+    accepts (`token_field` when the endpoint has it, else the endpoint's first). No token fields: nothing capped."""
     capped = dict(params)
-    if token_field == "max_completion_tokens" and "max_tokens" in capped:
+    if not token_fields:
+        return capped
+    if token_field not in token_fields:
+        token_field = token_fields[0]
+    elif token_field == "max_completion_tokens" and "max_tokens" in capped:
         sent = capped.pop("max_tokens")
         capped.setdefault("max_completion_tokens", sent)  # the caller's max_completion_tokens wins, as in LiteLLM
     if cap is None:
         return capped
-    sent_fields = [name for name in TOKEN_LIMIT_FIELDS if capped.get(name) is not None]
+    sent_fields = [name for name in token_fields if capped.get(name) is not None]
     for name in sent_fields:
         capped[name] = min(capped[name], cap)
     if not sent_fields:
@@ -104,7 +110,9 @@ def resolve(
     params: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
     allowlist: frozenset[str] | None = None,
+    token_fields: Sequence[str] = TOKEN_LIMIT_FIELDS,
 ) -> Route:
+    """`token_fields`: the request fields the model's output cap applies to on this endpoint (none: no cap)."""
     model_name = canonical_name(snapshot, requested_model)
     model = snapshot.models.get(model_name)
     if model is None:
@@ -113,7 +121,7 @@ def resolve(
         raise ModelNotAllowed(requested_model, f"This API key may not use the model '{requested_model}'.")
     extra = extra or {}
     check_fields(model, requested_model, params, extra)
-    capped = cap_token_limits(params, model.max_tokens, model.token_field)
+    capped = cap_token_limits(params, model.max_tokens, model.token_field, token_fields)
     return Route(requested_model=requested_model, model=model, params=capped, extra_body=extra)
 
 
@@ -140,8 +148,11 @@ def prompt_estimate(messages: Sequence[Any]) -> int:
     return characters // 4 + other_parts * NON_TEXT_PART_TOKENS + MESSAGE_OVERHEAD_TOKENS * len(messages)
 
 
-def token_reservation(route: Route, messages: Sequence[Any]) -> int:
-    """Tokens-per-minute held at admission: every choice may reach the output limit, plus the prompt."""
-    output_limit = route.params.get("max_completion_tokens") or route.params.get("max_tokens")
+def token_reservation(route: Route, messages: Sequence[Any],
+                      output_fields: Sequence[str] = ("max_completion_tokens", "max_tokens")) -> int:  # fmt: skip
+    """Tokens-per-minute held at admission: every choice may reach the output limit, plus the prompt.
+
+    `output_fields`: the endpoint's output-limit fields, the first one sent wins."""
+    output_limit = next((route.params[name] for name in output_fields if route.params.get(name)), None)
     choices = route.params.get("n") or 1
     return choices * (output_limit or DEFAULT_OUTPUT_RESERVATION) + prompt_estimate(messages)

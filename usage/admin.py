@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 
 @admin.register(RequestLog)
 class RequestLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "key_name", "requested_model", "resolved_model", "streamed", "status",
+    list_display = ("created_at", "endpoint", "key_name", "requested_model", "resolved_model", "streamed", "status",
                     "end_reason", "total_tokens", "cost_usd", "latency_ms", "ttft_ms")  # fmt: skip
-    list_filter = ("end_reason", "streamed", "status", "usage_estimated", "resolved_model", "created_at")
+    list_filter = ("endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model", "created_at")
     search_fields = ("key_name", "requested_model", "resolved_model", "error_code")
     date_hierarchy = "created_at"
     list_select_related = False
@@ -39,7 +39,7 @@ class RequestLogAdmin(admin.ModelAdmin):
 
 @admin.register(DailyUsage)
 class UsageDashboardAdmin(admin.ModelAdmin):
-    """The usage dashboard: charts per day from the rollup, filterable by key and model."""
+    """The usage dashboard: charts per day from the rollup, filterable by key, model and endpoint."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -52,12 +52,13 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             raise PermissionDenied
         key_name = request.GET.get("key") or None
         model = request.GET.get("model") or None
+        endpoint = request.GET.get("endpoint") or None
         try:
             days = min(366, max(1, int(request.GET.get("days", 30))))
         except ValueError:
             days = 30
         today = timezone.now().date()
-        series = usage_by_day(days=days, today=today, key_name=key_name, model=model)
+        series = usage_by_day(days=days, today=today, key_name=key_name, model=model, endpoint=endpoint)
         labels = [row["day"].strftime("%m-%d") for row in series]
         charts = [
             bar_chart(labels, [row["requests"] for row in series], title="Requests per day"),
@@ -75,9 +76,9 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             "title": "Usage dashboard",
             "opts": self.opts,
             "charts": [mark_safe(chart) for chart in charts],  # built from escaped values only
-            "table": usage_by_key_and_model(since=since, key_name=key_name, model=model),
+            "table": usage_by_key_and_model(since=since, key_name=key_name, model=model, endpoint=endpoint),
             "filters": known_filters(),
-            "selected": {"key": key_name or "", "model": model or "", "days": days},
+            "selected": {"key": key_name or "", "model": model or "", "endpoint": endpoint or "", "days": days},
             "since": since,
             "totals": {
                 name: sum(row[name] for row in series)

@@ -1,5 +1,7 @@
 """Cost of a call from LiteLLM's bundled cost map, read as data: a relay-only worker never imports LiteLLM.
 
+Embeddings are priced the same way: their input tokens at the model's input rate (no output tokens).
+
 Priced the way LiteLLM's `generic_cost_per_token` prices a chat completion: the uncached prompt tokens at the input
 rate, cache reads and cache writes at their own rates (a one-hour write at its own rate), reasoning tokens at the
 reasoning rate, and every rate at the highest `…_above_N_tokens` tier the whole prompt exceeds. Not priced here
@@ -79,7 +81,9 @@ def price_table() -> dict[str, dict[str, Any]]:
     return {
         name: entry
         for name, entry in entries.items()
-        if isinstance(entry, dict) and "input_cost_per_token" in entry and "output_cost_per_token" in entry
+        if isinstance(entry, dict)
+        and "input_cost_per_token" in entry
+        and ("output_cost_per_token" in entry or entry.get("mode") == "embedding")  # some embeddings list no output
     }
 
 

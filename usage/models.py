@@ -9,10 +9,20 @@ class EndReason(models.TextChoices):
     TIMEOUT = "timeout"
 
 
+class EndpointName(models.TextChoices):
+    """The API a request came through (api/endpoints/: one adapter each)."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+    RESPONSES = "responses"
+    MESSAGES = "messages"
+
+
 class RequestLog(models.Model):
-    """One row per request to /v1/chat/completions, written in batches off the request path."""
+    """One row per API request (chat, embeddings, responses, messages), written in batches off the request path."""
 
     created_at = models.DateTimeField(db_index=True)
+    endpoint = models.CharField(max_length=16, choices=EndpointName.choices, default=EndpointName.CHAT)
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     key_name = models.CharField(max_length=100, blank=True, default="")
     requested_model = models.CharField(max_length=200, blank=True, default="")
@@ -44,9 +54,10 @@ class RequestLog(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Per day, key and resolved model: the rollup the dashboard and reports read."""
+    """Per day, key, resolved model and endpoint: the rollup the dashboard and reports read."""
 
     day = models.DateField()
+    endpoint = models.CharField(max_length=16, choices=EndpointName.choices, default=EndpointName.CHAT)
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     key_name = models.CharField(max_length=100, blank=True, default="")
     model = models.CharField(max_length=200, blank=True, default="")
@@ -57,10 +68,12 @@ class DailyUsage(models.Model):
     cost_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
 
     class Meta:
-        ordering = ["-day", "key_name", "model"]
+        ordering = ["-day", "key_name", "model", "endpoint"]
         verbose_name = "usage dashboard"
         verbose_name_plural = "usage dashboard"
-        constraints = [models.UniqueConstraint(fields=["day", "key_name", "model"], name="daily_usage_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "key_name", "model", "endpoint"], name="daily_usage_unique_endpoint")
+        ]
         indexes = [models.Index(fields=["key_name", "day"]), models.Index(fields=["model", "day"])]
 
 

@@ -37,7 +37,9 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
         lambda: {"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0)}
     )
     for row in rows:
-        totals = rollup[(row["created_at"].date(), row["key_name"], row["resolved_model"], row["api_key_id"])]
+        day = row["created_at"].date()
+        endpoint = row.get("endpoint", "chat")  # a row that names none (an older caller) came through chat
+        totals = rollup[(day, row["key_name"], row["resolved_model"], endpoint, row["api_key_id"])]
         totals["requests"] += 1
         totals["errors"] += row["status"] >= 400
         totals["prompt_tokens"] += row["prompt_tokens"]
@@ -45,12 +47,13 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
         totals["cost_usd"] += row["cost_usd"] or Decimal(0)
     with transaction.atomic():
         RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
-        for (day, key_name, model, key_id), totals in rollup.items():
-            updated = DailyUsage.objects.filter(day=day, key_name=key_name, model=model).update(
+        for (day, key_name, model, endpoint, key_id), totals in rollup.items():
+            updated = DailyUsage.objects.filter(day=day, key_name=key_name, model=model, endpoint=endpoint).update(
                 **{name: F(name) + value for name, value in totals.items()}
             )
             if not updated:
-                DailyUsage.objects.create(day=day, key_name=key_name, model=model, api_key_id=key_id, **totals)
+                DailyUsage.objects.create(day=day, key_name=key_name, model=model, endpoint=endpoint,
+                                          api_key_id=key_id, **totals)  # fmt: skip
 
 
 class UsageRecorder:

@@ -17,8 +17,11 @@ TOTALS = {
 }
 
 
-def usage_rows(*, since: date | None = None, key_name: str | None = None, model: str | None = None) -> QuerySet:
+def usage_rows(*, since: date | None = None, key_name: str | None = None, model: str | None = None,
+               endpoint: str | None = None) -> QuerySet:  # fmt: skip
     rows = DailyUsage.objects.all()
+    if endpoint:
+        rows = rows.filter(endpoint=endpoint)
     if since:
         rows = rows.filter(day__gte=since)
     if key_name:
@@ -37,8 +40,16 @@ def _clean(totals: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_by_key_and_model(**filters: Any) -> list[dict[str, Any]]:
-    grouped = usage_rows(**filters).values("key_name", "model").annotate(**TOTALS).order_by("key_name", "model")
-    return [{"key": row["key_name"], "model": row["model"], **_clean(row)} for row in grouped]
+    """Totals per key, model and endpoint (chat, embeddings, responses, messages)."""
+    grouped = (
+        usage_rows(**filters)
+        .values("key_name", "model", "endpoint")
+        .annotate(**TOTALS)
+        .order_by("key_name", "model", "endpoint")
+    )
+    return [
+        {"key": row["key_name"], "model": row["model"], "endpoint": row["endpoint"], **_clean(row)} for row in grouped
+    ]
 
 
 def usage_by_day(*, days: int = 30, today: date, **filters: Any) -> list[dict[str, Any]]:
@@ -64,7 +75,8 @@ def period_start(period: str, today: date) -> date | None:
 def known_filters() -> dict[str, list[str]]:
     keys = DailyUsage.objects.exclude(Q(key_name="")).values_list("key_name", flat=True).distinct().order_by("key_name")
     models = DailyUsage.objects.exclude(Q(model="")).values_list("model", flat=True).distinct().order_by("model")
-    return {"keys": list(keys), "models": list(models)}
+    endpoints = DailyUsage.objects.values_list("endpoint", flat=True).distinct().order_by("endpoint")
+    return {"keys": list(keys), "models": list(models), "endpoints": list(endpoints)}
 
 
 def recorded_spend(*, key_id: int, since: date | None) -> Decimal:

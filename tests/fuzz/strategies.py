@@ -144,3 +144,52 @@ raw_bodies = (
     | st.text(max_size=100).map(str.encode)
     | st.sampled_from([b"", b" ", b"null", b"{}", b"[]", b'{"model": "gpt-4o-mini"}', b"\xef\xbb\xbf{}", b"{" * 10])
 )
+
+
+# Embeddings (POST /v1/embeddings): the same idea, for its own fields.
+EMBEDDING_MODELS = ["embed-small", "embed-alias", "no-such-model", "gpt-4o-mini", ""]
+tokens = st.lists(st.integers(0, 100_000), min_size=1, max_size=5)
+texts = words.filter(bool)
+embedding_input = texts | st.lists(texts, min_size=1, max_size=4) | tokens | st.lists(tokens, min_size=1, max_size=3)
+EMBEDDING_FIELDS = {
+    "encoding_format": st.sampled_from(["float", "base64"]),
+    "dimensions": st.integers(1, 1536),
+    "user": words,
+}
+valid_embedding_bodies = st.builds(
+    lambda required, optional: {**required, **optional},
+    st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(EMBEDDING_MODELS[:2]),
+            "input": embedding_input,
+        }
+    ),
+    st.fixed_dictionaries({}, optional=EMBEDDING_FIELDS),
+)
+EMBEDDING_PLACES = ["model", "input", *EMBEDDING_FIELDS, "unknown", "control"]
+
+
+@st.composite
+def one_wrong_embedding(draw: st.DrawFn) -> dict:
+    body = draw(valid_embedding_bodies)
+    place = draw(st.sampled_from(EMBEDDING_PLACES))
+    bad = draw(json_values)
+    if place == "control":
+        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
+    elif place == "unknown":
+        body[draw(st.text(max_size=12))] = bad
+    elif place == "input" and isinstance(body["input"], list) and draw(st.booleans()):
+        body["input"][draw(st.integers(0, len(body["input"]) - 1))] = bad  # one item wrong
+    elif draw(st.booleans()) and place in body:
+        del body[place]
+    else:
+        body[place] = bad
+    return body
+
+
+embedding_bodies = (
+    valid_embedding_bodies
+    | one_wrong_embedding()
+    | one_wrong_embedding()
+    | st.dictionaries(st.sampled_from(EMBEDDING_PLACES), json_values)
+)

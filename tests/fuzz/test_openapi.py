@@ -61,6 +61,12 @@ def test_chat_completions_against_its_schema(fuzz: FuzzClient, mode):
         assert statuses.get(200, 0) + statuses.get(400, 0) >= CHAT_EXAMPLES * 0.9, statuses
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_embeddings_against_its_schema(fuzz: FuzzClient, mode):
+    statuses = run(fuzz, load_schema(fuzz)["/v1/embeddings"]["POST"], mode, OTHER_EXAMPLES)
+    assert fuzz.sent >= 1 and 500 not in statuses, statuses
+
+
 @pytest.mark.parametrize(
     ("path", "mode"),
     [

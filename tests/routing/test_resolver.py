@@ -151,3 +151,36 @@ def test_unknown_fields_go_where_the_provider_takes_them():
 def test_the_token_reservation_is_n_times_the_output_limit_plus_the_prompt(params, messages, expected):
     route = resolve(SNAPSHOT, requested_model="uncapped", params=params)
     assert token_reservation(route, messages) == expected
+
+
+@pytest.mark.parametrize(
+    ("token_fields", "params", "expected"),
+    [
+        (("max_output_tokens",), {}, {"max_output_tokens": 100}),  # Responses: the cap added as its own field
+        (("max_output_tokens",), {"max_output_tokens": 500}, {"max_output_tokens": 100}),
+        (("max_output_tokens",), {"max_output_tokens": 7}, {"max_output_tokens": 7}),
+        (("max_output_tokens",), {"max_tokens": 5}, {"max_tokens": 5, "max_output_tokens": 100}),  # not its field
+        (("max_tokens",), {"max_tokens": 500}, {"max_tokens": 100}),  # Messages
+        ((), {}, {}),  # Embeddings: no output, no cap
+        ((), {"dimensions": 256}, {"dimensions": 256}),
+    ],
+)
+def test_the_cap_applies_to_the_endpoints_token_fields(token_fields, params, expected):
+    route = resolve(SNAPSHOT, requested_model="gpt-4o", params=params, token_fields=token_fields)
+    assert dict(route.params) == expected
+
+
+def test_an_endpoint_with_one_token_field_never_renames_it():
+    reasoning = ModelPolicy(name="o3", litellm_model="openai/o3", provider="openai", max_tokens=50)
+    snapshot = PolicySnapshot(models={"o3": reasoning})
+    assert reasoning.token_field == "max_completion_tokens"
+    route = resolve(snapshot, requested_model="o3", params={"max_tokens": 500}, token_fields=("max_tokens",))
+    assert dict(route.params) == {"max_tokens": 50}
+    chat = resolve(snapshot, requested_model="o3", params={"max_tokens": 500})
+    assert dict(chat.params) == {"max_completion_tokens": 50}
+
+
+def test_reservation_reads_the_endpoints_output_field():
+    route = resolve(SNAPSHOT, requested_model="gpt-4o", params={}, token_fields=("max_output_tokens",))
+    messages = [{"role": "user", "content": "x" * 40}]
+    assert token_reservation(route, messages, output_fields=("max_output_tokens",)) == 100 + 10 + 4

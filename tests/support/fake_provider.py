@@ -1,11 +1,15 @@
 """A fake model provider: a real HTTP server on loopback speaking the OpenAI and Anthropic wire formats.
 
     with FakeProvider() as provider:           # or provider = FakeProvider().start() ... provider.stop()
-        provider.openai_base                   # http://127.0.0.1:PORT/v1  (POST /chat/completions, GET /models)
+        provider.openai_base                   # http://127.0.0.1:PORT/v1  (POST /chat/completions, /embeddings,
+                                               #   /responses, GET /models)
         provider.anthropic_base                # http://127.0.0.1:PORT     (POST /v1/messages)
         provider.requests, provider.last_request, provider.disconnects, provider.reset()
 
-Replies are deterministic (see fake_wire.py). Faults, queued FIFO, each consumed by the next request:
+Replies are deterministic. One module per wire format keeps that provider's contract, documented in its docstring:
+fake_wire.py (shared reply rules, OpenAI Chat Completions), fake_embeddings.py, fake_responses.py (the Responses
+API and its in-memory store: `provider.responses.stored`), fake_anthropic.py; fake_formats.py maps routes to them.
+Faults, queued FIFO, each consumed by the next request to a known route, in that route's wire format:
 
     provider.fail_next("status", status=429, headers={"retry-after": "7"})  # error status, wire-format body
     provider.fail_next("slow", delay=5)       # wait before the response headers, then answer normally
@@ -14,11 +18,13 @@ Replies are deterministic (see fake_wire.py). Faults, queued FIFO, each consumed
                                               # non-stream: the socket closes before any byte of a response, httpx
                                               # raises RemoteProtocolError "Server disconnected without sending ..."
     provider.fail_next("invalid_json")        # 200 with a body that is not JSON (stream: one SSE line that is not)
-    provider.fail_next("stream_error")        # stream: one content chunk, then an error event (non-stream: a 500)
+    provider.fail_next("stream_error")        # stream: one content chunk, then an error event (Responses: `error`
+                                              # then `response.failed`; non-stream: a 500)
     provider.fail_next("hang")                # never answer
     provider.fail_next("stall", after=2)      # stream: headers, the role chunk and N content chunks, then silence
     provider.fail_next("big_line", size=N)    # stream: after the role chunk, one content delta of N characters in
                                               # ONE SSE line (a base64 image/audio delta), then the normal reply
+                                              # (Chat Completions and Responses; Anthropic answers normally)
 
 Provider behaviours the fake models (each as the provider documents it; the README lists them too):
 - OpenAI: an id the provider does not serve is a 404 `model_not_found` with OpenAI's error body (served: ids
@@ -28,9 +34,16 @@ Provider behaviours the fake models (each as the provider documents it; the READ
   `max_completion_tokens` (https://platform.openai.com/docs/guides/reasoning, "max_completion_tokens").
 - OpenAI: `n` choices, `stop`, `max_tokens`/`max_completion_tokens` shape the reply
   (https://platform.openai.com/docs/api-reference/chat/create).
+- OpenAI embeddings: `input` as a string, strings, token arrays; `encoding_format` float or base64 (little-endian
+  float32); `dimensions` for text-embedding-3 ids only; deterministic unit vectors; OpenAI's 400 bodies (see
+  fake_embeddings.py; https://platform.openai.com/docs/api-reference/embeddings/create).
+- OpenAI Responses: input items, instructions, function tools, `max_output_tokens` >= 16, stored responses and
+  `previous_response_id`, typed SSE events with sequence numbers, usage with cached and reasoning tokens (see
+  fake_responses.py; https://platform.openai.com/docs/api-reference/responses).
 - Anthropic: an unknown top-level field is a 400 `invalid_request_error` "<field>: Extra inputs are not permitted",
   and `max_tokens` is required ("max_tokens: Field required") (https://docs.anthropic.com/en/api/messages,
-  https://docs.anthropic.com/en/api/errors).
+  https://docs.anthropic.com/en/api/errors); the key (`x-api-key` or Bearer) and `anthropic-version` headers are
+  required; a non-Claude id is a 404; cache usage fields are always present (see fake_anthropic.py).
 - Both: server-sent events of any line length (a "big_line" fault sends a delta line of several MiB).
 
 Faults are consumed only by requests to a known route. "cut" closes the transport behind uvicorn's `send`
@@ -58,6 +71,8 @@ import orjson
 import uvicorn
 
 from tests.support import fake_wire as wire
+from tests.support.fake_formats import wire_formats
+from tests.support.fake_responses import ResponsesApi
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -65,6 +80,8 @@ FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error"
 ROUTES = {
     ("POST", "/v1/chat/completions"): "openai",
     ("POST", "/v1/messages"): "anthropic",
+    ("POST", "/v1/embeddings"): "embeddings",
+    ("POST", "/v1/responses"): "responses",
     ("GET", "/v1/models"): "models",
 }
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
@@ -96,8 +113,8 @@ class Interrupted(Exception):
 class Exchange:
     """One request being answered; notices the client going away while the answer is pending."""
 
-    def __init__(self, provider: "FakeProvider", receive: Receive, send: Send) -> None:
-        self.provider, self.receive, self.raw_send = provider, receive, send
+    def __init__(self, provider: "FakeProvider", receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        self.provider, self.receive, self.raw_send, self.headers = provider, receive, send, headers
         self.interrupted = asyncio.Event()
         self.finished = False
         self.gone = False
@@ -180,6 +197,8 @@ class FakeProvider:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._numbers = count(1)
+        self.responses = ResponsesApi()  # the Responses API's stored responses (`store`, `previous_response_id`)
+        self._formats = wire_formats(self.responses)
         self._live: set[Exchange] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
@@ -219,6 +238,7 @@ class FakeProvider:
             self._faults.clear()
             self.disconnects = 0
             self.disconnect_times.clear()
+            self.responses.reset()
 
     def start(self) -> "FakeProvider":
         if self._thread is not None:
@@ -293,7 +313,7 @@ class FakeProvider:
         with self._lock:
             self.requests.append(recorded)
             fault = self._faults.popleft() if route and self._faults else None
-        exchange = Exchange(self, receive, send)
+        exchange = Exchange(self, receive, send, headers)
         self._live.add(exchange)
         try:
             await self._answer(exchange, route, body, fault)
@@ -305,45 +325,46 @@ class FakeProvider:
             exchange.watcher.cancel()
 
     async def _answer(self, exchange: Exchange, route: str | None, body: Any, fault: Fault | None) -> None:
-        anthropic = route == "anthropic"
-        error = wire.anthropic_error if anthropic else wire.openai_error
         if route is None:
-            return await exchange.json(404, error(404, "no such route", "not_found_error"))
-        stream = route != "models" and isinstance(body, dict) and body.get("stream") is True
+            return await exchange.json(404, wire.openai_error(404, "no such route", "not_found_error"))
+        form = self._formats[route]
+        stream = form.stream is not None and isinstance(body, dict) and body.get("stream") is True
         kind = fault.kind if fault else None
         if fault and kind in ("slow", "hang"):
             await exchange.wait(fault.delay if kind == "slow" else None)
         if fault and kind == "status":
-            return await exchange.json(fault.status, fault.body or error(fault.status), fault.headers)
+            return await exchange.json(fault.status, fault.body or form.error(fault.status), fault.headers)
         if route == "models":
             return await exchange.json(200, wire.MODELS)
         if kind == "cut" and not stream:
             return await exchange.drop_connection()
         if kind == "stream_error" and not stream:
-            return await exchange.json(500, error(500, wire.STREAM_ERROR_MESSAGE))
+            return await exchange.json(500, form.error(500, wire.STREAM_ERROR_MESSAGE))
         if kind == "invalid_json":
             if not stream:
                 return await exchange.respond(200, b"{not json", b"application/json")
-            return await exchange.stream([(b"event: message_start\n" if anthropic else b"") + b"data: {not json\n\n"])
-        if not isinstance(body, dict):
-            return await exchange.json(400, error(400, "the request body is not valid JSON", "invalid_request_error"))
-        refusal = (wire.anthropic_refusal if anthropic else wire.openai_refusal)(body)
+            return await exchange.stream([form.bad_json_event + b"data: {not json\n\n"])
+        refusal = form.header_refusal(exchange.headers)
+        if refusal is None and not isinstance(body, dict):
+            refusal = 400, form.error(400, "the request body is not valid JSON", "invalid_request_error")
+        refusal = refusal or form.refusal(body)
         if refusal is not None:
             return await exchange.json(*refusal)
         number = next(self._numbers)
         if not stream:
-            return await exchange.json(200, (wire.anthropic_json if anthropic else wire.openai_json)(body, number))
-        events = (wire.anthropic_stream if anthropic else wire.openai_stream)(body, number, self.stream_chunks)
+            return await exchange.json(200, form.json(body, number))
+        if kind == "big_line" and form.big_line is not None:
+            return await exchange.stream(
+                [event.data for event in form.big_line(body, number, fault.size, self.stream_chunks)]
+            )
+        events = form.stream(body, number, self.stream_chunks)
         head = [event.data for event in events if event.kind == "head"]
         content = [event.data for event in events if event.kind == "content"]
         if fault and kind in ("cut", "stall"):
             return await exchange.stream([*head, *content[: fault.after]], complete=False, stall=kind == "stall")
-        if kind == "big_line" and not anthropic:
-            return await exchange.stream([*head, wire.openai_big_delta(body, number, fault.size).data, *content,
-                                          *[event.data for event in events if event.kind == "tail"]])  # fmt: skip
-        if kind == "stream_error":
-            failure = wire.anthropic_stream_error() if anthropic else wire.openai_stream_error()
-            return await exchange.stream([*head, *content[:1], failure.data])
+        if kind == "stream_error" and form.stream_error is not None:
+            failure = form.stream_error(body, number, len(head) + 1)
+            return await exchange.stream([*head, *content[:1], *[event.data for event in failure]])
         return await exchange.stream([event.data for event in events])
 
 

@@ -1,5 +1,6 @@
-"""Deterministic replies of the fake provider, rendered in the OpenAI and Anthropic wire formats.
+"""Deterministic replies of the fake provider: the rules every wire format shares, and OpenAI Chat Completions.
 
+The other formats build on these rules: fake_embeddings.py, fake_responses.py, fake_anthropic.py.
 Pure functions of the request body: `fake_provider` serves them. A stream is a list of `Event`s whose kind is
 "head" (before the content), "content" (one text or argument piece) or "tail" (finish, usage, [DONE]), so that
 faults can cut a stream after a number of content events.
@@ -19,31 +20,14 @@ STREAM_ERROR_MESSAGE = "fake mid-stream error"
 BIG_DELTA_CHARACTER = "A"
 # The OpenAI side serves every id that starts with "fake-" and these (reasoning ids for the max_tokens contract).
 OPENAI_SERVED_IDS = ("gpt-4o", "gpt-4o-mini", "o1", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano")
+EMBEDDING_MODELS = ("fake-embedding-3-small", "text-embedding-3-small", "text-embedding-3-large")  # fake_embeddings
 MODELS = {
     "object": "list",
     "data": [
         {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
-        for model in ("fake-model", *OPENAI_SERVED_IDS)
+        for model in ("fake-model", *OPENAI_SERVED_IDS, *EMBEDDING_MODELS)
     ],
 }
-# Top-level fields of Anthropic's Messages API (https://docs.anthropic.com/en/api/messages); others are refused.
-ANTHROPIC_FIELDS = frozenset(
-    {
-        "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k",
-        "metadata", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management", "output_config",
-    }
-)  # fmt: skip
-ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
-
 EventKind = Literal["head", "content", "tail"]
 
 
@@ -123,8 +107,17 @@ def dumps(value: Any) -> bytes:
 
 
 # Prompt caching: a prompt that says CACHE is half read from the provider's cache (and, on Anthropic's side, a
-# quarter written to it), reported the way each API reports it
+# quarter written to it: fake_anthropic.py), reported the way each API reports it
 # (https://platform.openai.com/docs/guides/prompt-caching, https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching).
+
+
+def block_text(content: Any) -> str:
+    """The text of a message's content, tool results included (Anthropic's tool_result blocks)."""
+    if isinstance(content, list):
+        texts = [block_text(block.get("content")) for block in content if isinstance(block, dict)
+                 and block.get("type") == "tool_result"]  # fmt: skip
+        return " ".join(filter(None, [content_text(content), *texts]))
+    return content_text(content)
 
 
 def says_cache(body: dict) -> bool:
@@ -137,15 +130,6 @@ def with_openai_cache(body: dict, usage: dict) -> dict:
     if not says_cache(body):
         return usage
     return {**usage, "prompt_tokens_details": {"cached_tokens": usage["prompt_tokens"] // 2, "audio_tokens": 0}}
-
-
-def with_anthropic_cache(body: dict, usage: dict) -> dict:
-    """Anthropic's input_tokens leaves out the tokens read from and written to the cache."""
-    if not says_cache(body):
-        return usage
-    read, written = usage["input_tokens"] // 2, usage["input_tokens"] // 4
-    return {**usage, "input_tokens": usage["input_tokens"] - read - written, "cache_read_input_tokens": read,
-            "cache_creation_input_tokens": written}  # fmt: skip
 
 
 # OpenAI Chat Completions
@@ -274,103 +258,3 @@ def openai_big_delta(body: dict, number: int, size: int) -> Event:
 
 def openai_stream_error() -> Event:
     return Event("tail", b"data: " + dumps(openai_error(500, STREAM_ERROR_MESSAGE)) + b"\n\n")
-
-
-# Anthropic Messages
-
-
-def anthropic_refusal(body: dict) -> tuple[int, dict] | None:
-    """The 400 the real Anthropic API answers to this body (unknown top-level field, missing max_tokens), or None."""
-    unknown = sorted(set(body) - ANTHROPIC_FIELDS)
-    if unknown:
-        return 400, anthropic_error(400, f"{unknown[0]}: Extra inputs are not permitted")
-    if "max_tokens" not in body:
-        return 400, anthropic_error(400, "max_tokens: Field required")
-    return None
-
-
-def anthropic_error(status: int, message: str | None = None, kind: str | None = None) -> dict:
-    kind = kind or ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-    return {"type": "error", "error": {"type": kind, "message": message or f"fake provider error {status}"}}
-
-
-def block_text(content: Any) -> str:
-    if isinstance(content, list):
-        texts = [block_text(block.get("content")) for block in content if isinstance(block, dict)
-                 and block.get("type") == "tool_result"]  # fmt: skip
-        return " ".join(filter(None, [content_text(content), *texts]))
-    return content_text(content)
-
-
-def anthropic_plan(body: dict) -> Reply:
-    messages = [message for message in body.get("messages") or [] if isinstance(message, dict)]
-    input_tokens = word_count(content_text(body.get("system"))) + sum(
-        word_count(block_text(message.get("content"))) for message in messages
-    )
-    last = messages[-1] if messages else {}
-    last_blocks = last.get("content") if isinstance(last.get("content"), list) else []
-    results = [block for block in last_blocks if isinstance(block, dict) and block.get("type") == "tool_result"]
-    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
-    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
-    if last.get("role") == "user" and results:
-        text = "Tool said: " + block_text(results[-1].get("content"))
-    elif tools and choice.get("type") != "none":
-        return tool_call(choice.get("name") or tools[0].get("name", "tool"), input_tokens)
-    else:
-        users = [message for message in messages if message.get("role") == "user"]
-        text = reply_text(content_text(users[-1].get("content")) if users else "")
-    return finish(text, body.get("stop_sequences"), limit_of(body.get("max_tokens")), input_tokens)
-
-
-def anthropic_stop_reason(reply: Reply) -> str:
-    return {"tool": "tool_use", "length": "max_tokens", "stop_sequence": "stop_sequence"}.get(reply.reason, "end_turn")
-
-
-def anthropic_message(body: dict, number: int, reply: Reply, content: list, output_tokens: int) -> dict:
-    return {
-        "id": f"msg_fake_{number}",
-        "type": "message",
-        "role": "assistant",
-        "model": body.get("model"),
-        "content": content,
-        "stop_reason": anthropic_stop_reason(reply) if content else None,
-        "stop_sequence": reply.stop_sequence if content else None,
-        "usage": with_anthropic_cache(body, {"input_tokens": reply.input_tokens, "output_tokens": output_tokens}),
-    }
-
-
-def anthropic_json(body: dict, number: int) -> dict:
-    reply = anthropic_plan(body)
-    block = {"type": "text", "text": reply.text}
-    if reply.tool:
-        block = {"type": "tool_use", "id": "toolu_fake_1", "name": reply.tool, "input": TOOL_INPUT}
-    return anthropic_message(body, number, reply, [block], reply.output_tokens)
-
-
-def sse(kind: EventKind, name: str, data: dict) -> Event:
-    return Event(kind, b"event: " + name.encode() + b"\ndata: " + dumps({"type": name, **data}) + b"\n\n")
-
-
-def anthropic_stream(body: dict, number: int, stream_chunks: int | None) -> list[Event]:
-    reply = anthropic_plan(body)
-    if reply.tool:
-        block = {"type": "tool_use", "id": "toolu_fake_1", "name": reply.tool, "input": {}}
-        parts = pieces(reply.text, stream_chunks or 3)
-        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in parts]
-    else:
-        block = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": piece} for piece in pieces(reply.text, stream_chunks)]
-    stop = {"stop_reason": anthropic_stop_reason(reply), "stop_sequence": reply.stop_sequence}
-    return [
-        sse("head", "message_start", {"message": anthropic_message(body, number, reply, [], 1)}),
-        sse("head", "content_block_start", {"index": 0, "content_block": block}),
-        sse("head", "ping", {}),
-        *(sse("content", "content_block_delta", {"index": 0, "delta": delta}) for delta in deltas),
-        sse("tail", "content_block_stop", {"index": 0}),
-        sse("tail", "message_delta", {"delta": stop, "usage": {"output_tokens": reply.output_tokens}}),
-        sse("tail", "message_stop", {}),
-    ]
-
-
-def anthropic_stream_error() -> Event:
-    return sse("tail", "error", {"error": {"type": "overloaded_error", "message": STREAM_ERROR_MESSAGE}})

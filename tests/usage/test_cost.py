@@ -84,3 +84,10 @@ def test_the_usage_details_are_read_from_both_paths():
     through_litellm = token_usage(anthropic_usage(100, 5, read=300, written=500, written_1h=200))
     assert (through_litellm.prompt_tokens, through_litellm.cache_read_tokens) == (900, 300)
     assert (through_litellm.cache_write_tokens, through_litellm.cache_write_1h_tokens) == (500, 200)
+
+
+def test_embedding_models_are_priced_per_input_token():
+    from decimal import Decimal
+
+    assert cost_usd("openai/text-embedding-3-small", "openai", TokenUsage(prompt_tokens=1000)) == Decimal("0.00002")
+    assert cost_usd("mistral/mistral-embed", "mistral", TokenUsage(prompt_tokens=1000)) == Decimal("0.0001")

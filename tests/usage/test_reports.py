@@ -32,28 +32,41 @@ def usage_data() -> None:
         log_row(created_at=yesterday, status=502, end_reason="provider_error", prompt_tokens=3, completion_tokens=0,
                 total_tokens=3, cost_usd=None),
         log_row(key_name="app-b", resolved_model="claude", prompt_tokens=20, completion_tokens=7, total_tokens=27),
+        log_row(key_name="app-b", resolved_model="embed", endpoint="embeddings", prompt_tokens=8, completion_tokens=0,
+                total_tokens=8, cost_usd=Decimal("0.0002")),
     ])  # fmt: skip
 
 
 def test_usage_report_json_has_exactly_the_documented_keys(manage_py, usage_data):
     rows = json.loads(manage_py("usage_report", "--json").stdout)
     assert rows == [
-        {"key": "app-a", "model": "gpt-4o-mini", "requests": 2, "errors": 1, "prompt_tokens": 13,
+        {"key": "app-a", "model": "gpt-4o-mini", "endpoint": "chat", "requests": 2, "errors": 1, "prompt_tokens": 13,
          "completion_tokens": 5, "cost_usd": 0.001},
-        {"key": "app-b", "model": "claude", "requests": 1, "errors": 0, "prompt_tokens": 20,
+        {"key": "app-b", "model": "claude", "endpoint": "chat", "requests": 1, "errors": 0, "prompt_tokens": 20,
          "completion_tokens": 7, "cost_usd": 0.001},
+        {"key": "app-b", "model": "embed", "endpoint": "embeddings", "requests": 1, "errors": 0, "prompt_tokens": 8,
+         "completion_tokens": 0, "cost_usd": 0.0002},
     ]  # fmt: skip
 
 
 def test_usage_report_filters_by_key_and_day(manage_py, usage_data):
     only_b = json.loads(manage_py("usage_report", "--json", "--key", "app-b").stdout)
-    assert [row["key"] for row in only_b] == ["app-b"]
+    assert [row["key"] for row in only_b] == ["app-b", "app-b"]
     today = timezone.now().date().isoformat()
     since_today = json.loads(manage_py("usage_report", "--json", "--since", today).stdout)
-    assert [(row["key"], row["requests"]) for row in since_today] == [("app-b", 1)]
+    assert [(row["key"], row["requests"]) for row in since_today] == [("app-b", 1), ("app-b", 1)]
     table = manage_py("usage_report").stdout
     assert "app-a" in table and "gpt-4o-mini" in table and "requests" in table
     assert manage_py("usage_report", "--since", "yesterday", check=False).returncode != 0
+
+
+def test_usage_report_filters_by_endpoint(manage_py, usage_data):
+    embeddings = json.loads(manage_py("usage_report", "--json", "--endpoint", "embeddings").stdout)
+    assert [(row["model"], row["endpoint"], row["prompt_tokens"]) for row in embeddings] == [("embed", "embeddings", 8)]
+    chat = json.loads(manage_py("usage_report", "--json", "--endpoint", "chat").stdout)
+    assert {row["endpoint"] for row in chat} == {"chat"} and len(chat) == 2
+    assert "embeddings" in manage_py("usage_report").stdout  # the table has an endpoint column
+    assert manage_py("usage_report", "--endpoint", "completions", check=False).returncode != 0
 
 
 def test_dashboard_renders_charts_for_staff(admin_client, usage_data):
@@ -65,6 +78,16 @@ def test_dashboard_renders_charts_for_staff(admin_client, usage_data):
     assert "app-a" in html and "claude" in html
     filtered = admin_client.get("/admin/usage/dailyusage/?key=app-b&days=7").content.decode()
     assert "app-b" in filtered and "<td>app-a</td>" not in filtered
+
+
+def test_dashboard_filters_by_endpoint(admin_client, usage_data):
+    html = admin_client.get("/admin/usage/dailyusage/").content.decode()
+    assert '<option value="embeddings">embeddings</option>' in html and "<td>embeddings</td>" in html
+    embeddings = admin_client.get("/admin/usage/dailyusage/?endpoint=embeddings").content.decode()
+    assert "<td>embed</td>" in embeddings and "<td>claude</td>" not in embeddings
+    assert "<strong>1</strong> requests" in embeddings
+    chat = admin_client.get("/admin/usage/dailyusage/?endpoint=chat").content.decode()
+    assert "<td>embed</td>" not in chat and "<td>claude</td>" in chat
 
 
 def test_dashboard_requires_staff(client, usage_data):
@@ -91,8 +114,8 @@ def test_prune_deletes_old_rows_but_keeps_the_rollup(manage_py, usage_data):
     from usage.models import DailyUsage, RequestLog
 
     write_rows([log_row(created_at=timezone.now() - timedelta(days=100))])
-    assert RequestLog.objects.count() == 4
+    assert RequestLog.objects.count() == 5
     output = manage_py("prune_usage", "--days", "30").stdout
     assert "deleted 1 request-log rows" in output
-    assert RequestLog.objects.count() == 3
-    assert sum(DailyUsage.objects.values_list("requests", flat=True)) == 4
+    assert RequestLog.objects.count() == 4
+    assert sum(DailyUsage.objects.values_list("requests", flat=True)) == 5

@@ -1,0 +1,61 @@
+"""make bench, second table: embeddings and a streamed Anthropic Messages call, on the direct path and through LiteLLM.
+
+Runs after the chat table and the memory soak, in a fresh gateway worker whose policy also holds LiteLLM models
+(so LiteLLM is loaded there and the chat table's memory figures stay those of a relay-only worker). Each row gives
+the gateway's CPU ms per request for the same call on the direct path (the OpenAI-wire relay for embeddings, the
+native Anthropic relay for Messages) and forced through LiteLLM (`use_litellm`: litellm.aembedding, LiteLLM's
+Anthropic Messages route), so LiteLLM's own per-call cost is the difference.
+"""
+
+from dataclasses import dataclass
+
+EMBEDDING_INPUT = ["The quick brown fox jumps over the lazy dog"] * 4
+MESSAGES = [{"role": "user", "content": "Say hello to the benchmark"}]
+
+
+@dataclass(frozen=True)
+class EndpointCase:
+    label: str
+    path: str
+    model: str
+    body: dict
+    stream: bool
+
+
+def policy_yaml(provider_port: int) -> str:
+    openai_base = f"http://127.0.0.1:{provider_port}/v1"
+    anthropic_base = f"http://127.0.0.1:{provider_port}"
+    lines = ["models:"]
+    for suffix, use_litellm in (("", "false"), ("-litellm", "true")):
+        lines += [
+            f"  bench-embed{suffix}:",
+            "    litellm_model: openai/text-embedding-3-small",
+            f"    api_base: {openai_base}",
+            f"    use_litellm: {use_litellm}",
+            f"  bench-claude{suffix}:",
+            "    litellm_model: anthropic/claude-bench",
+            f"    api_base: {anthropic_base}",
+            f"    use_litellm: {use_litellm}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def cases() -> list[EndpointCase]:
+    found = []
+    for label, suffix in (("direct", ""), ("through LiteLLM", "-litellm")):
+        found.append(EndpointCase(f"embeddings ({label})", "/v1/embeddings", f"bench-embed{suffix}",
+                                  {"model": f"bench-embed{suffix}", "input": EMBEDDING_INPUT}, False))  # fmt: skip
+        found.append(EndpointCase(
+            f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}",
+            {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}, True,
+        ))  # fmt: skip
+    return found
+
+
+def table_header() -> list[str]:
+    return ["| endpoint call | c | req/s | p50 ms | p99 ms | TTFB p50 ms | CPU ms/req | errors |", "|" + " --- |" * 8]
+
+
+def table_row(case: EndpointCase, concurrency: int, result: dict) -> str:
+    return (f"| {case.label} | {concurrency} | {result['rps']:.0f} | {result['p50']:.2f} | {result['p99']:.2f} | "
+            f"{result['ttfb']:.2f} | {result['cpu_ms']:.2f} | {result['failures']} |")  # fmt: skip

@@ -1,0 +1,145 @@
+"""Property-based Messages bodies (POST /v1/messages) through the live gateway: never a 500, every error
+Anthropic-shaped ({"type": "error", "error": {"type", "message"}}), also an error event inside a stream."""
+
+import re
+
+import httpx
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.schemas import CONTROL_FIELDS
+from tests.fuzz.conftest import EXAMPLES, PROVIDER_STATUSES, TALLY, FuzzClient
+from tests.fuzz.strategies import CONTENT_TYPES, broken_copies, json_values, names, words
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MESSAGES_EXAMPLES = EXAMPLES // 2  # two requests each: the body, then a broken copy of it
+# Native Anthropic (capped at 50), translated by LiteLLM (an OpenAI-wire model and its alias), and refused ones.
+MODELS = ["claude-3-5-sonnet-20241022", "gpt-4o-mini", "fast", "no-such-model", "disabled-model", ""]
+FIELD_PATH = re.compile(r"^([\w.]+): ")
+
+text_block = st.fixed_dictionaries({"type": st.just("text"), "text": words})
+image_block = st.fixed_dictionaries({"type": st.just("image"), "source": st.fixed_dictionaries(
+    {"type": st.just("base64"), "media_type": st.just("image/png"), "data": st.just("iVBORw0KGgo=")})})  # fmt: skip
+tool_use_block = st.fixed_dictionaries({"type": st.just("tool_use"), "id": words, "name": names,
+                                        "input": st.dictionaries(names, words, max_size=2)})  # fmt: skip
+tool_result_block = st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": words},
+                                          optional={"content": words | st.lists(text_block, max_size=2),
+                                                    "is_error": st.booleans()})  # fmt: skip
+other_block = st.fixed_dictionaries({"type": st.sampled_from(["thinking", "document", "future_kind"])},
+                                    optional={"thinking": words, "signature": words})  # fmt: skip
+block = text_block | text_block | image_block | tool_use_block | tool_result_block | other_block
+message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant"]), "content": words | st.lists(block, min_size=1, max_size=3)},
+    optional={"vendor_key": json_values},
+)
+tool = st.fixed_dictionaries(
+    {"name": names, "input_schema": st.just({"type": "object", "properties": {}})}, optional={"description": words}
+)
+VALID_FIELDS = {
+    "system": words | st.lists(text_block, max_size=2),
+    "stream": st.booleans(),
+    "temperature": st.floats(0, 1),
+    "top_p": st.floats(0, 1),
+    "top_k": st.integers(0, 500),
+    "stop_sequences": st.lists(words, max_size=3),
+    "tools": st.lists(tool, max_size=2),
+    "tool_choice": st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "none"])})
+    | st.fixed_dictionaries({"type": st.just("tool"), "name": names}),
+    "metadata": st.fixed_dictionaries({}, optional={"user_id": words}),
+    "thinking": st.sampled_from([{"type": "disabled"}, {"type": "enabled", "budget_tokens": 1024}]),
+    "service_tier": st.sampled_from(["auto", "standard_only"]),
+}
+valid_bodies = st.builds(
+    lambda required, optional: {**required, **optional},
+    st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(MODELS[:3]),
+            "max_tokens": st.integers(1, 2**31 - 1),
+            "messages": st.lists(message, min_size=1, max_size=3),
+        }
+    ),
+    st.fixed_dictionaries({}, optional=VALID_FIELDS),
+)
+PLACES = ["model", "max_tokens", "messages", *VALID_FIELDS, "unknown", "control"]
+
+
+@st.composite
+def one_wrong(draw: st.DrawFn) -> dict:
+    body = draw(valid_bodies)
+    place = draw(st.sampled_from(PLACES))
+    bad = draw(json_values)
+    if place == "control":
+        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
+    elif place == "unknown":
+        body[draw(st.text(max_size=12))] = bad
+    elif place == "messages" and draw(st.booleans()):
+        target = body["messages"][draw(st.integers(0, len(body["messages"]) - 1))]
+        if isinstance(target["content"], list) and draw(st.booleans()):
+            target = target["content"][0]
+        key = draw(st.sampled_from(["role", "content", "type", "text", "input", "tool_use_id", "source"]))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = bad
+    elif draw(st.booleans()) and place in body:
+        del body[place]
+    else:
+        body[place] = bad
+    return body
+
+
+messages_bodies = valid_bodies | one_wrong() | one_wrong() | st.dictionaries(st.sampled_from(PLACES), json_values)
+
+
+def assert_anthropic_error(error: object) -> None:
+    assert isinstance(error, dict) and set(error) == {"type", "error"} and error["type"] == "error", error
+    detail = error["error"]
+    assert isinstance(detail, dict) and set(detail) == {"type", "message"}, error
+    assert isinstance(detail["type"], str) and isinstance(detail["message"], str) and detail["message"], error
+
+
+def check(response: httpx.Response) -> None:
+    status = response.status_code
+    assert status != 500, f"500 for this request: {response.request.content[:500]!r}: {response.text[:500]}"
+    assert status < 500 or status in PROVIDER_STATUSES, f"unexpected {status}: {response.text[:500]}"
+    if not response.is_success:
+        assert response.headers.get("content-type") == "application/json", (status, response.text[:300])
+        assert_anthropic_error(response.json())
+    elif response.headers.get("content-type", "").startswith("text/event-stream"):
+        for frame in response.text.split("\n\n"):
+            if frame.startswith("event: error"):
+                assert_anthropic_error(orjson.loads(frame.split("data:", 1)[1]))
+
+
+def send(fuzz: FuzzClient, content: bytes, content_type: str | None) -> httpx.Response:
+    headers = {"x-api-key": fuzz.api_key, **({} if content_type is None else {"Content-Type": content_type})}
+    response = fuzz.http.post("/v1/messages", content=content, headers=headers)
+    fuzz.sent += 1
+    TALLY.requests += 1
+    TALLY.statuses[response.status_code] += 1
+    check(response)
+    return response
+
+
+def test_messages_shaped_bodies(fuzz: FuzzClient):
+    answered: dict[str, int] = {"ok": 0, "field": 0}
+
+    @settings(max_examples=MESSAGES_EXAMPLES)
+    @given(body=messages_bodies, content_type=st.sampled_from(CONTENT_TYPES), breakage=st.data())
+    def send_body(body, content_type, breakage):
+        send(fuzz, breakage.draw(broken_copies(orjson.dumps(body))), content_type)
+        response = send(fuzz, orjson.dumps(body), content_type)
+        if response.is_success:
+            answered["ok"] += 1
+        elif response.status_code == 400 and (named := FIELD_PATH.match(response.json()["error"]["message"])):
+            answered["field"] += 1
+            top = named.group(1).split(".")[0]
+            assert top in body or top in {"model", "max_tokens", "messages"}, (response.json(), body)
+
+    send_body()
+    assert fuzz.sent >= 2 * MESSAGES_EXAMPLES
+    assert answered["ok"] > MESSAGES_EXAMPLES // 100, answered  # some valid requests reached the provider
+    assert answered["field"] > MESSAGES_EXAMPLES // 10, answered
