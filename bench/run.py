@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
 PROVIDER_PORT, GATEWAY_PORT = 9311, 8311
 BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
+DIRECT_BODY = {**BODY, "model": "fake-bench-model"}  # the same request as the gateway sends it to the provider
 
 
 def pinned(core: int, command: list[str]) -> list[str]:
@@ -134,10 +135,10 @@ async def run_load(url: str, headers: dict, body: dict, *, concurrency: int, tot
 
 
 async def measure(name: str, url: str, headers: dict, pid: int | None, *, concurrency: int, total: int,
-                  stream: bool) -> dict:  # fmt: skip
-    await run_load(url, headers, BODY, concurrency=concurrency, total=min(200, total), stream=stream)  # warm up
+                  stream: bool, body: dict = BODY) -> dict:  # fmt: skip
+    await run_load(url, headers, body, concurrency=concurrency, total=min(200, total), stream=stream)  # warm up
     cpu_before = cpu_seconds(pid) if pid else 0.0
-    result = await run_load(url, headers, BODY, concurrency=concurrency, total=total, stream=stream)
+    result = await run_load(url, headers, body, concurrency=concurrency, total=total, stream=stream)
     result["cpu_ms"] = (cpu_seconds(pid) - cpu_before) * 1000 / total if pid else None
     result["name"], result["concurrency"], result["stream"] = name, concurrency, stream
     return result
@@ -160,7 +161,10 @@ async def benchmark(gateway_pid: int, keys: tuple[str, str | None], scale: float
     plan = [(False, 1, 300), (False, 16, 2000), (False, 64, 3000), (True, 1, 200), (True, 16, 1000)]
     for stream, concurrency, total in plan:
         total = max(50, int(total * scale))
-        direct_result = await measure("direct", direct, {}, None, concurrency=concurrency, total=total, stream=stream)
+        direct_result = await measure("direct", direct, {}, None, concurrency=concurrency, total=total, stream=stream,
+                                      body=DIRECT_BODY)  # fmt: skip
+        if direct_result["failures"]:
+            raise SystemExit(f"the fake provider refused {direct_result['failures']} direct requests: fix the bench")
         for name, key in (("no limits", plain), ("rpm+tpm limits", limited)):
             if key is None:
                 continue

@@ -93,7 +93,9 @@ class ApiKeyWithUsageAdmin(ApiKeyAdmin):
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        return fields if obj is None else (*fields, "usage_summary")
+        if obj is None or not request.user.has_perm("usage.view_dailyusage"):  # spend is the dashboard's to show
+            return fields
+        return (*fields, "usage_summary")
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "usage_summary")

@@ -198,3 +198,12 @@ def test_the_audit_trail_shows_only_entries_about_what_the_user_may_view(walk_da
     html = client.get(reverse("admin:admin_logentry_changelist")).content.decode()
     assert "visible-key-entry" in html
     assert f"{MARKER}-model" not in html  # an entry about a model: this user may not view models
+
+
+def test_the_key_page_shows_spend_only_to_users_who_may_view_usage(walk_data):
+    key = one_object(apps.get_model("keys", "ApiKey"))
+    url = reverse("admin:keys_apikey_change", args=[key.pk])
+    key_viewer = logged_in(staff_user("key-viewer", "keys.view_apikey"))
+    usage_viewer = logged_in(staff_user("usage-viewer", "keys.view_apikey", "usage.view_dailyusage"))
+    assert "All time:" not in key_viewer.get(url).content.decode()
+    assert "All time:" in usage_viewer.get(url).content.decode()
