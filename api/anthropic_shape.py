@@ -98,6 +98,14 @@ def merged_usage(start: dict[str, Any] | None, delta: Any) -> dict[str, Any]:
     return usage
 
 
+def frame_name(frame: bytes) -> bytes:
+    """A server-sent event's name, cheaply: Anthropic (and LiteLLM's adapter) send the `event:` line first."""
+    if frame.startswith(b"event:"):
+        end = frame.find(b"\n")
+        return frame[6 : end if end >= 0 else None].strip()
+    return frame_parts(frame)[0]
+
+
 def frame_parts(frame: bytes) -> tuple[bytes, bytes]:
     """A server-sent event's name and its data (the `data:` lines joined)."""
     name, data = b"", []

@@ -91,12 +91,16 @@ class MessagesEndpoint(Endpoint):
             body["stream"] = True
         response = await post_messages(route, body, account, stream=request.stream,
                                        version=request.anthropic_version, beta=request.anthropic_beta)  # fmt: skip
-        if not request.stream:
-            raw, data = await relay.read_json(response, route, account)
-            if not isinstance(data, dict) or data.get("type") != "message":
-                raise error_for_status(502, NOT_A_MESSAGE, model=route.requested_model)
-            account.set_usage(shape.openai_named_usage(data.get("usage")))
-            return HttpResponse(raw, content_type="application/json")
+        if request.stream:
+            return await self._relay_stream(response, route, account)
+        raw, data = await relay.read_json(response, route, account)
+        if not isinstance(data, dict) or data.get("type") != "message":
+            raise error_for_status(502, NOT_A_MESSAGE, model=route.requested_model)
+        account.set_usage(shape.openai_named_usage(data.get("usage")))
+        return HttpResponse(raw, content_type="application/json")
+
+    async def _relay_stream(self, response: aiohttp.ClientResponse, route: Route,
+                            account: RequestAccount) -> HttpResponse:  # fmt: skip
         frames = event_frames(response)
         try:
             first = await anext(frames, None)
@@ -137,7 +141,7 @@ class MessagesEndpoint(Endpoint):
 
     async def _stream(self, first: bytes | None, frames: AsyncIterator[bytes], route: Route, account: RequestAccount,
                       close: Closer, *, failure: Callable[[Exception], GatewayError]) -> HttpResponse:  # fmt: skip
-        if first is not None and shape.frame_parts(first)[0] == b"error":  # failed before anything was sent
+        if first is not None and shape.frame_name(first) == b"error":  # failed before anything was sent
             await close(False)
             raise shape.stream_error(shape.frame_data(first), model=route.requested_model)
         account.first_byte()
@@ -182,7 +186,7 @@ async def forwarded_events(first: bytes | None, frames: AsyncIterator[bytes], *,
     try:
         frame = first
         while frame is not None:
-            name = shape.frame_parts(frame)[0]
+            name = shape.frame_name(frame)
             if name == b"error":
                 raise shape.stream_error(shape.frame_data(frame), model=route.requested_model)
             if name == b"content_block_delta":

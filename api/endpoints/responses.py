@@ -41,7 +41,12 @@ from api.endpoints.responses_events import (
     openai_response,
     sse_event,
 )
-from api.endpoints.responses_request import ResponsesRequest, input_texts, parse_responses_request
+from api.endpoints.responses_request import (
+    ResponsesRequest,
+    input_texts,
+    parse_responses_request,
+    unparsable_arguments,
+)
 from api.errors import GatewayError, scrub
 from api.pipeline import Endpoint, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments, relay_api_key, uses_direct_relay
@@ -108,6 +113,9 @@ class ResponsesEndpoint(Endpoint):
         return event_stream(events, account=account, endpoint=self, failure=lambda exc: transport_error(exc, route))
 
     async def via_litellm(self, route: Route, request: ResponsesRequest, account: RequestAccount) -> HttpResponse:
+        refusal = None if route.model.provider in RELAYED_PROVIDERS else unparsable_arguments(request)
+        if refusal is not None:
+            raise refusal
         arguments = litellm_arguments(route, {"input": [] if request.input is None else request.input})
         if not request.stream:
             response = await call("aresponses", route, account, arguments)

@@ -14,10 +14,11 @@ gateway does not serve). LiteLLM control fields are refused as on every endpoint
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
-from api.errors import invalid_request
+from api.errors import GatewayError, invalid_request
 from api.schemas import MAX_INT, load_json_object, refuse_control_fields, validation_error
 from api.shapes import Shape, one_of
 
@@ -222,6 +223,21 @@ def parse_responses_request(body: bytes) -> ResponsesRequest:
     if problem:
         raise invalid_request(problem[1], param=problem[0])
     return ResponsesRequest(validated, raw)
+
+
+def unparsable_arguments(request: ResponsesRequest) -> GatewayError | None:
+    """A `function_call` item whose arguments are not JSON: LiteLLM's bridge parses them for the provider's tool-use
+    block (and fails), so for bridged models the caller is told which item."""
+    for index, item in enumerate(request.input if isinstance(request.input, list) else ()):
+        if item.get("type") != "function_call":
+            continue
+        try:
+            orjson.loads(item["arguments"])
+        except orjson.JSONDecodeError:
+            where = f"input.[{index}].arguments"
+            return invalid_request(f"Invalid value for '{where}': this model takes tool-call arguments as JSON only.",
+                                   param=where)  # fmt: skip
+    return None
 
 
 def input_texts(request: ResponsesRequest) -> tuple[list[str], int]:

@@ -1,33 +1,35 @@
-"""POST /v1/messages: the official `anthropic` SDK against a live gateway, the fake provider recording what it got.
-
-Anthropic models are relayed natively on both paths; "gpt-4o-mini" (an OpenAI-wire model) is translated by LiteLLM's
-Anthropic adapter. Runs on both paths: the direct relay, and with LLMPROXY_DIRECT_RELAY=0.
+"""POST /v1/messages with Anthropic models: the official `anthropic` SDK against a live gateway, the fake provider
+recording what it got. Anthropic models are relayed natively on both paths (the direct relay, and with
+LLMPROXY_DIRECT_RELAY=0); errors are Anthropic-shaped everywhere. test_messages_translated.py has the other models.
 """
 
 import time
-from decimal import Decimal
 
 import anthropic
 import httpx
+import orjson
 import pytest
 
+from tests.support.anthropic_gateway import (
+    CAPPED_CLAUDE,
+    HELLO,
+    PRICES,
+    PROVIDER_KEY,
+    SONNET,
+    TRANSLATED,
+    WEATHER_TOOL,
+    assert_anthropic_error,
+    body_with,
+    client_for,
+    post,
+    rows_once_logged,
+    user_says,
+)
 from tests.support.fake_wire import STREAM_ERROR_MESSAGE
 from tests.support.request_log import logged_rows
 from tests.usage.conftest import wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SONNET = "claude-sonnet-4-5"  # priced in LiteLLM's cost map (per token: input 3e-6, output 1.5e-5, read 3e-7,
-PRICES = {"input": Decimal("3e-6"), "output": Decimal("15e-6"), "read": Decimal("3e-7"), "write": Decimal("3.75e-6")}
-CAPPED_CLAUDE = "claude-3-5-sonnet-20241022"  # the shared policy's Anthropic model, capped at 50 tokens
-TRANSLATED = "gpt-4o-mini"  # openai/fake-model on the fake's OpenAI side
-PROVIDER_KEY = "sk-ant-provider-secret-123"
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "The weather in a city",
-    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
-}
-HELLO = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture
@@ -40,40 +42,23 @@ def claude_models(policy, fake_provider, monkeypatch) -> None:
     ModelAlias.objects.create(alias="sonnet", target=sonnet)
 
 
-def client_for(gateway_url: str, key: str | None = None, **options) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway_url, api_key=key, max_retries=0, timeout=20, **options)
-
-
 @pytest.fixture
-def client(gateway_url, api_key, claude_models) -> anthropic.Anthropic:
+def anthropic_client(gateway_url, api_key, claude_models) -> anthropic.Anthropic:
     return client_for(gateway_url, api_key)
-
-
-def post(gateway_url: str, key: str, body: dict, **headers: str) -> httpx.Response:
-    return httpx.post(f"{gateway_url}/v1/messages", json=body, headers={"x-api-key": key, **headers}, timeout=20)
-
-
-def assert_anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"type", "error"} and body["type"] == "error", body
-    assert set(body["error"]) == {"type", "message"} and body["error"]["type"] == kind, body
-    return body["error"]["message"]
 
 
 # Anthropic models, relayed natively.
 
 
-def test_message_is_relayed_natively(client, fake_provider):
-    message = client.messages.create(model=SONNET, max_tokens=100, messages=HELLO)
+def test_message_is_relayed_natively(anthropic_client, fake_provider):
+    message = anthropic_client.messages.create(model=SONNET, max_tokens=100, messages=HELLO)
     assert message.type == "message" and message.content[0].text == "Hello! You said: hello"
     assert message.stop_reason == "end_turn" and message.usage.output_tokens > 0
     sent = fake_provider.last_request
     assert sent.path == "/v1/messages"
     assert sent.body == {"model": SONNET, "messages": HELLO, "max_tokens": 100}
     assert sent.headers["x-api-key"] == PROVIDER_KEY and "authorization" not in sent.headers
-    assert sent.headers["anthropic-version"] == client.default_headers["anthropic-version"]  # the caller's
+    assert sent.headers["anthropic-version"] == anthropic_client.default_headers["anthropic-version"]  # the caller's
 
 
 @pytest.mark.parametrize("how", ["x-api-key", "bearer"])
@@ -95,9 +80,11 @@ def test_version_defaults_and_beta_is_forwarded(gateway_url, api_key, claude_mod
     assert not any(api_key in value for value in sent.values())  # the caller's key never reaches the provider
 
 
-def test_streaming_text_deltas_and_final_usage(client, fake_provider):
+def test_streaming_text_deltas_and_final_usage(anthropic_client, fake_provider):
     fake_provider.stream_chunks = 3
-    with client.messages.stream(model=SONNET, max_tokens=100, messages=[{"role": "user", "content": "one two"}]) as s:
+    with anthropic_client.messages.stream(
+        model=SONNET, max_tokens=100, messages=[{"role": "user", "content": "one two"}]
+    ) as s:
         deltas = list(s.text_stream)
         final = s.get_final_message()
     assert len(deltas) == 3 and "".join(deltas) == "Hello! You said: one two"
@@ -106,40 +93,40 @@ def test_streaming_text_deltas_and_final_usage(client, fake_provider):
     assert fake_provider.last_request.body["stream"] is True
 
 
-def test_system_prompt_as_string_and_blocks(client, fake_provider):
-    client.messages.create(model=SONNET, max_tokens=10, system="Be terse.", messages=HELLO)
+def test_system_prompt_as_string_and_blocks(anthropic_client, fake_provider):
+    anthropic_client.messages.create(model=SONNET, max_tokens=10, system="Be terse.", messages=HELLO)
     assert fake_provider.last_request.body["system"] == "Be terse."
     blocks = [{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}]
-    client.messages.create(model=SONNET, max_tokens=10, system=blocks, messages=HELLO)
+    anthropic_client.messages.create(model=SONNET, max_tokens=10, system=blocks, messages=HELLO)
     assert fake_provider.last_request.body["system"] == blocks
 
 
 @pytest.mark.parametrize("model", [SONNET, TRANSLATED])
-def test_tool_use_and_tool_result_round_trip(client, fake_provider, model):
+def test_tool_use_and_tool_result_round_trip(anthropic_client, fake_provider, model):
     asked = [{"role": "user", "content": "Weather in Paris?"}]
-    message = client.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=asked)
+    message = anthropic_client.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=asked)
     call = message.content[-1]
     assert message.stop_reason == "tool_use" and call.type == "tool_use"
     assert (call.name, call.input) == ("get_weather", {"location": "Paris"})
     result = {"type": "tool_result", "tool_use_id": call.id, "content": "18C"}
     history = [*asked, {"role": "assistant", "content": [block.model_dump() for block in message.content]},
                {"role": "user", "content": [result]}]  # fmt: skip
-    answer = client.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=history)
+    answer = anthropic_client.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=history)
     assert answer.content[0].text == "Tool said: 18C"
 
 
-def test_streamed_tool_use(client):
-    with client.messages.stream(model=SONNET, max_tokens=100, tools=[WEATHER_TOOL], messages=HELLO) as stream:
+def test_streamed_tool_use(anthropic_client):
+    with anthropic_client.messages.stream(model=SONNET, max_tokens=100, tools=[WEATHER_TOOL], messages=HELLO) as stream:
         final = stream.get_final_message()
     assert final.content[0].type == "tool_use" and final.content[0].input == {"location": "Paris"}
 
 
-def test_cap_applies_to_max_tokens(client, fake_provider):
-    client.messages.create(model=CAPPED_CLAUDE, max_tokens=1000, messages=HELLO)
+def test_cap_applies_to_max_tokens(anthropic_client, fake_provider):
+    anthropic_client.messages.create(model=CAPPED_CLAUDE, max_tokens=1000, messages=HELLO)
     assert fake_provider.last_request.body["max_tokens"] == 50
-    client.messages.create(model=CAPPED_CLAUDE, max_tokens=10, messages=HELLO)
+    anthropic_client.messages.create(model=CAPPED_CLAUDE, max_tokens=10, messages=HELLO)
     assert fake_provider.last_request.body["max_tokens"] == 10
-    client.messages.create(model="capped", max_tokens=1000, messages=HELLO)  # translated: chat completions
+    anthropic_client.messages.create(model="capped", max_tokens=1000, messages=HELLO)  # translated: chat completions
     assert fake_provider.last_request.path == "/v1/chat/completions"
     assert fake_provider.last_request.body["max_tokens"] == 5
 
@@ -154,17 +141,17 @@ def test_tokens_per_minute_reserve_the_prompt_and_the_capped_max_tokens(gateway_
     assert response.headers["x-ratelimit-remaining-tokens"] == str(1000 - 50 - 5)  # cap 50; "hello" 1 + 4 overhead
 
 
-def test_alias_is_resolved(client, fake_provider):
-    message = client.messages.create(model="sonnet", max_tokens=10, messages=HELLO)
+def test_alias_is_resolved(anthropic_client, fake_provider):
+    message = anthropic_client.messages.create(model="sonnet", max_tokens=10, messages=HELLO)
     assert fake_provider.last_request.body["model"] == SONNET and message.content[0].text
 
 
 # Errors: Anthropic-shaped, the SDK's own exception classes.
 
 
-def test_model_not_allowed(client, fake_provider):
+def test_model_not_allowed(anthropic_client, fake_provider):
     with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="claude-opus-9", max_tokens=10, messages=HELLO)
+        anthropic_client.messages.create(model="claude-opus-9", max_tokens=10, messages=HELLO)
     assert caught.value.body["error"]["type"] == "invalid_request_error"
     assert caught.value.body["error"]["message"].startswith("model: The model 'claude-opus-9'")
     assert fake_provider.requests == []
@@ -213,42 +200,42 @@ def test_bad_key_is_an_authentication_error(gateway_url, claude_models):
         (401, anthropic.InternalServerError, "api_error"),  # the provider refused the gateway's own key: 502
     ],
 )
-def test_provider_errors_raise_the_sdk_class(client, fake_provider, status, error_class, kind):
+def test_provider_errors_raise_the_sdk_class(anthropic_client, fake_provider, status, error_class, kind):
     fake_provider.fail_next("status", status=status, headers={"retry-after": "7"})
     with pytest.raises(error_class) as caught:
-        client.messages.create(model=SONNET, max_tokens=10, messages=HELLO)
+        anthropic_client.messages.create(model=SONNET, max_tokens=10, messages=HELLO)
     assert caught.value.body["error"]["type"] == kind
     if status == 429:
         assert caught.value.response.headers["Retry-After"] == "7"
 
 
 @pytest.mark.parametrize("model", [SONNET, TRANSLATED])
-def test_stream_failure_after_the_first_event_is_an_error_event(client, fake_provider, model):
+def test_stream_failure_after_the_first_event_is_an_error_event(anthropic_client, fake_provider, model):
     fake_provider.fail_next("stream_error")
     with (
         pytest.raises(anthropic.APIStatusError) as caught,  # the HTTP status was already 200
-        client.messages.stream(model=model, max_tokens=100, messages=HELLO) as stream,
+        anthropic_client.messages.stream(model=model, max_tokens=100, messages=HELLO) as stream,
     ):
         stream.until_done()
     error = caught.value.body["error"]
     assert STREAM_ERROR_MESSAGE in error["message"] and "litellm" not in error["message"].lower()
     assert error["type"] == ("overloaded_error" if model == SONNET else "api_error")
-    failed = logged_rows()[-1]
-    assert (failed.endpoint, failed.status, failed.end_reason) == ("messages", 503 if model == SONNET else 502,
-                                                                   "provider_error")  # fmt: skip
+    [failed] = rows_once_logged(1)
+    status = 503 if model == SONNET else 502
+    assert (failed.endpoint, failed.status, failed.end_reason) == ("messages", status, "provider_error")
 
 
-def test_cut_stream_ends_with_an_error_event_and_estimated_usage(client, fake_provider):
+def test_cut_stream_ends_with_an_error_event_and_estimated_usage(anthropic_client, fake_provider):
     fake_provider.fail_next("cut", after=2)
     with (
         pytest.raises(anthropic.APIStatusError) as caught,
-        client.messages.stream(model=SONNET, max_tokens=100, messages=HELLO) as stream,
+        anthropic_client.messages.stream(model=SONNET, max_tokens=100, messages=HELLO) as stream,
     ):
         stream.until_done()
     assert caught.value.body["error"]["type"] == "api_error"
-    cut = logged_rows()[-1]
+    [cut] = rows_once_logged(1)
     assert (cut.status, cut.end_reason, cut.usage_estimated) == (502, "provider_error", True)
-    assert cut.prompt_tokens > 0 and cut.completion_tokens > 0  # what was delivered is billed
+    assert cut.prompt_tokens > 0  # the prompt is billed, and what was delivered (the cut may beat the deltas)
 
 
 @pytest.mark.parametrize("model", [SONNET, TRANSLATED])
@@ -266,30 +253,22 @@ def test_client_disconnect_closes_the_provider_stream(gateway_url, api_key, clau
     while fake_provider.disconnects == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert fake_provider.disconnects == 1
-    row = logged_rows()[-1]
+    [row] = rows_once_logged(1)
     assert (row.endpoint, row.end_reason) == ("messages", "client_disconnected")
 
 
-def test_use_litellm_does_not_take_anthropic_models_off_the_native_relay(client, fake_provider):
+def test_use_litellm_does_not_take_anthropic_models_off_the_native_relay(anthropic_client, fake_provider):
     from routing.models import AllowedModel
 
     model = AllowedModel.objects.get(name=SONNET)
     model.use_litellm = True
     model.save()
-    with client.messages.stream(model=SONNET, max_tokens=10, messages=HELLO) as stream:
+    with anthropic_client.messages.stream(model=SONNET, max_tokens=10, messages=HELLO) as stream:
         assert stream.get_final_message().content[0].text
     # LiteLLM would send its own fixed anthropic-version; the relay sends the caller's
-    assert fake_provider.last_request.headers["anthropic-version"] == client.default_headers["anthropic-version"]
-
-
-def body_with(**fields) -> dict:
-    """A valid request with some fields replaced (None: removed)."""
-    body = {"model": SONNET, "max_tokens": 10, "messages": HELLO, **fields}
-    return {name: value for name, value in body.items() if value is not None}
-
-
-def user_says(content) -> dict:
-    return body_with(messages=[{"role": "user", "content": content}])
+    assert (
+        fake_provider.last_request.headers["anthropic-version"] == anthropic_client.default_headers["anthropic-version"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -336,29 +315,51 @@ def test_unreadable_bodies_are_anthropic_shaped_400s(gateway_url, api_key, claud
     assert_anthropic_error(response, 400, "invalid_request_error")
 
 
+@pytest.mark.parametrize("value", [b"caf\xe9", "☃".encode(), b"x" * 4000])
+def test_odd_anthropic_headers_are_never_a_500(gateway_url, api_key, claude_models, value):
+    for name in (b"anthropic-beta", b"anthropic-version"):
+        headers = [(b"x-api-key", api_key.encode()), (b"content-type", b"application/json"), (name, value)]
+        response = httpx.post(f"{gateway_url}/v1/messages", content=orjson.dumps(body_with()), headers=headers)
+        assert response.status_code in (200, 400), response.text
+
+
+def test_oversized_body_and_headers_are_anthropic_shaped(gateway_url, api_key, claude_models):
+    from django.conf import settings
+
+    huge = body_with(messages=[{"role": "user", "content": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)}])
+    assert_anthropic_error(post(gateway_url, api_key, huge), 413, "request_too_large")
+    padded = post(gateway_url, api_key, body_with(), **{"x-padding": "p" * settings.LLMPROXY_MAX_HEADER_BYTES})
+    assert_anthropic_error(padded, 431, "invalid_request_error")
+    assert logged_rows()[0].endpoint == "messages"
+
+
 def test_wrong_method_is_an_anthropic_shaped_405(gateway_url, api_key):
     response = httpx.get(f"{gateway_url}/v1/messages", headers={"x-api-key": api_key})
     assert_anthropic_error(response, 405, "invalid_request_error")
     assert response.headers["Allow"] == "POST"
 
 
-def test_unknown_fields_reach_anthropic_which_judges_them(client):
+def test_unknown_fields_reach_anthropic_which_judges_them(anthropic_client):
     with pytest.raises(anthropic.BadRequestError) as caught:  # the fake refuses fields Anthropic does not document
-        client.messages.create(model=SONNET, max_tokens=10, messages=HELLO, extra_body={"vendor_flag": 1})
+        anthropic_client.messages.create(model=SONNET, max_tokens=10, messages=HELLO, extra_body={"vendor_flag": 1})
     assert "vendor_flag: Extra inputs are not permitted" in caught.value.body["error"]["message"]
-    client.messages.create(model=SONNET, max_tokens=10, messages=HELLO, service_tier="auto")  # documented: sent
+    anthropic_client.messages.create(
+        model=SONNET, max_tokens=10, messages=HELLO, service_tier="auto"
+    )  # documented: sent
 
 
 # Usage rows.
 
 
-def test_usage_rows_count_cache_tokens_and_cost(client):
-    client.messages.create(model=SONNET, max_tokens=100, messages=[{"role": "user", "content": "CACHE " * 8}])
-    with client.messages.stream(model="sonnet", max_tokens=100, messages=[{"role": "user", "content": "a b c d"}]) as s:
+def test_usage_rows_count_cache_tokens_and_cost(anthropic_client):
+    anthropic_client.messages.create(model=SONNET, max_tokens=100, messages=[{"role": "user", "content": "CACHE " * 8}])
+    with anthropic_client.messages.stream(
+        model="sonnet", max_tokens=100, messages=[{"role": "user", "content": "a b c d"}]
+    ) as s:
         s.until_done()
     with pytest.raises(anthropic.BadRequestError):
-        client.messages.create(model="nope", max_tokens=10, messages=HELLO)
-    cached, streamed, refused = logged_rows()
+        anthropic_client.messages.create(model="nope", max_tokens=10, messages=HELLO)
+    cached, streamed, refused = rows_once_logged(3)
     # 8 prompt tokens: 4 read from the cache, 2 written to it, 2 uncached (Anthropic leaves both out of input_tokens)
     assert (cached.endpoint, cached.resolved_model, cached.status, cached.streamed) == ("messages", SONNET, 200, False)
     assert (cached.prompt_tokens, cached.cache_read_tokens, cached.cache_write_tokens) == (8, 4, 2)
@@ -369,34 +370,3 @@ def test_usage_rows_count_cache_tokens_and_cost(client):
     assert (streamed.prompt_tokens, streamed.completion_tokens, streamed.usage_estimated) == (4, 7, False)
     assert streamed.cost_usd == 4 * PRICES["input"] + 7 * PRICES["output"]  # "Hello! You said: a b c d"
     assert (refused.endpoint, refused.status, refused.end_reason) == ("messages", 400, "rejected")
-
-
-# Other models, translated by LiteLLM's Anthropic adapter.
-
-
-def test_openai_wire_model_is_translated(client, fake_provider):
-    message = client.messages.create(model=TRANSLATED, max_tokens=20, system="Be terse.", messages=HELLO,
-                                     metadata={"user_id": "u-1"}, service_tier="auto")  # fmt: skip
-    assert message.type == "message" and message.content[0].text == "Hello! You said: hello"
-    assert (message.usage.input_tokens, message.usage.output_tokens) == (3, 4)
-    sent = fake_provider.last_request
-    assert sent.path == "/v1/chat/completions" and sent.body["model"] == "fake-model"
-    assert sent.body["messages"] == [{"role": "system", "content": "Be terse."}, *HELLO]
-    assert "service_tier" not in sent.body and "metadata" not in sent.body  # Anthropic's own features: left out
-
-
-def test_openai_wire_model_streams_anthropic_events(client, fake_provider):
-    with client.messages.stream(model=TRANSLATED, max_tokens=20, messages=HELLO) as stream:
-        text = "".join(stream.text_stream)
-        final = stream.get_final_message()
-    assert text == "Hello! You said: hello" and final.usage.output_tokens == 4
-    assert fake_provider.last_request.body["stream"] is True
-    row = logged_rows()[-1]
-    assert (row.endpoint, row.resolved_model, row.streamed, row.completion_tokens) == ("messages", TRANSLATED,
-                                                                                      True, 4)  # fmt: skip
-
-
-def test_translated_thinking_is_dropped_for_a_model_without_reasoning(client, fake_provider):
-    with client.messages.stream(model=TRANSLATED, max_tokens=2000, messages=HELLO,
-                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:  # fmt: skip
-        assert "".join(stream.text_stream) == "Hello! You said: hello"

@@ -4,6 +4,7 @@ Runs on both paths: OpenAI-wire models relayed to the provider's /responses, and
 litellm.aresponses; the Claude models always go through LiteLLM's Responses bridge (to Anthropic's Messages API).
 """
 
+import time
 from decimal import Decimal
 
 import httpx
@@ -12,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support.fake_wire import STREAM_ERROR_MESSAGE, TOOL_ARGUMENTS
-from tests.support.request_log import logged_rows
+from tests.support.request_log import rows_once_logged
 from tests.usage.conftest import wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,8 +36,8 @@ def responses_models(policy, fake_provider) -> None:
     from routing.models import AllowedModel
 
     AllowedModel.objects.create(name=PRICED, litellm_model="openai/gpt-4o-mini", api_base=fake_provider.openai_base)
-    AllowedModel.objects.create(name="capped-20", litellm_model="openai/fake-capped", api_base=fake_provider.openai_base,
-                                max_tokens=20)  # fmt: skip
+    base = fake_provider.openai_base
+    AllowedModel.objects.create(name="capped-20", litellm_model="openai/fake-capped", api_base=base, max_tokens=20)
     AllowedModel.objects.create(name=CLAUDE, litellm_model=f"anthropic/{CLAUDE}", api_base=fake_provider.anthropic_base,
                                 max_tokens=50)  # fmt: skip
 
@@ -72,8 +73,8 @@ def test_plain_answer_and_usage(client, fake_provider, model):
     assert (response.usage.input_tokens, response.usage.output_tokens, response.usage.total_tokens) == (4, 5, 9)
     sent = fake_provider.last_request
     if model == CLAUDE:  # LiteLLM's bridge to the Messages API
-        assert (sent.path, sent.body["model"], sent.body["system"]) == ("/v1/messages", CLAUDE,
-                                                                        [{"type": "text", "text": "be brief"}])  # fmt: skip
+        assert (sent.path, sent.body["model"]) == ("/v1/messages", CLAUDE)
+        assert sent.body["system"] == [{"type": "text", "text": "be brief"}]
         assert "provider_specific_fields" not in response.model_dump() and response.id.startswith("resp_")
     else:
         assert (sent.path, sent.body["model"], sent.body["input"]) == ("/v1/responses", "fake-model", "hi there")
@@ -122,8 +123,10 @@ def test_function_call_round_trip(client, fake_provider, model):
     assert arguments == TOOL_ARGUMENTS and streamed[-1].response.output[0].type == "function_call"
 
 
-@pytest.mark.parametrize(("model", "sent", "received"), [("capped-20", 100, 20), ("capped-20", None, 20),
-                                                         ("capped-20", 16, 16), (CLAUDE, 500, 50), (CLAUDE, 30, 30)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "sent", "received"),
+    [("capped-20", 100, 20), ("capped-20", None, 20), ("capped-20", 16, 16), (CLAUDE, 500, 50), (CLAUDE, 30, 30)],
+)
 def test_the_cap_applies_to_max_output_tokens(client, fake_provider, model, sent, received):
     limit = {} if sent is None else {"max_output_tokens": sent}
     client.responses.create(model=model, input="hi there", **limit)
@@ -184,7 +187,7 @@ def test_usage_rows_have_the_endpoint_tokens_and_cost(client):
     list(client.responses.create(model=CLAUDE, input="hi there", instructions="be brief", stream=True))
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="nope", input="x")
-    priced, claude, refused = logged_rows()
+    priced, claude, refused = rows_once_logged(3)
     assert (priced.endpoint, priced.requested_model, priced.status, priced.end_reason) == ("responses", PRICED, 200,
                                                                                           "completed")  # fmt: skip
     assert (priced.prompt_tokens, priced.completion_tokens, priced.cache_read_tokens) == (3, 6, 1)
@@ -218,6 +221,13 @@ def test_an_item_reference_is_refused(client, fake_provider):
     assert caught.value.body["param"] == "input.[0]" and fake_provider.requests == []
 
 
+def test_the_bridge_needs_tool_call_arguments_as_json(client, fake_provider):
+    call = {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "Paris, please"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=CLAUDE, input=[{"role": "user", "content": "weather?"}, call])
+    assert caught.value.body["param"] == "input.[1].arguments" and fake_provider.requests == []
+
+
 def test_store_reaches_openai_wire_providers_only(client, fake_provider):
     client.responses.create(model="gpt-4o-mini", input="x", store=False)
     assert fake_provider.last_request.body["store"] is False and fake_provider.responses.stored == {}
@@ -225,7 +235,7 @@ def test_store_reaches_openai_wire_providers_only(client, fake_provider):
     assert "store" not in fake_provider.last_request.body
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", CLAUDE])
+@pytest.mark.parametrize("model", [PRICED, CLAUDE])  # LiteLLM fakes the stream of a model outside its catalogue
 def test_a_stream_failing_midway_ends_with_an_error_event_and_an_honest_row(gateway_url, api_key, responses_models,
                                                                           fake_provider, model):  # fmt: skip
     fake_provider.fail_next("stream_error")
@@ -237,19 +247,49 @@ def test_a_stream_failing_midway_ends_with_an_error_event_and_an_honest_row(gate
     assert error["sequence_number"] == index and STREAM_ERROR_MESSAGE in error["message"]
     assert "litellm" not in error["message"].lower()
     assert "response.completed" not in [name for name, _ in events]
-    [row] = logged_rows()
+    [row] = rows_once_logged(1)
     assert (row.endpoint, row.status, row.end_reason, row.streamed) == ("responses", 502, "provider_error", True)
     assert row.prompt_tokens > 0 and row.completion_tokens > 0
 
 
 def test_a_cut_stream_ends_with_the_gateways_error_event(gateway_url, api_key, responses_models, fake_provider):
     fake_provider.fail_next("cut", after=2)
-    events = sse_events(post(gateway_url, api_key, {"model": "gpt-4o-mini", "input": "hi there", "stream": True}))
+    events = sse_events(post(gateway_url, api_key, {"model": PRICED, "input": "hi there", "stream": True}))
     name, error = events[-1]
     assert (name, error["type"], error["code"]) == ("error", "error", "provider_error")
     assert error["sequence_number"] == len(events) - 1
-    [row] = logged_rows()
-    assert (row.end_reason, row.usage_estimated) == ("provider_error", True) and row.completion_tokens > 0
+    [row] = rows_once_logged(1)
+    delivered = [data for name, data in events if name == "response.output_text.delta"]
+    assert (row.end_reason, row.usage_estimated, row.prompt_tokens) == ("provider_error", True, 2)
+    assert (row.completion_tokens > 0) == bool(delivered)  # what reached the client (aiohttp may drop the rest)
+
+
+@pytest.mark.parametrize("model", [PRICED, CLAUDE])
+def test_client_disconnect_closes_the_provider_stream(gateway_url, api_key, responses_models, fake_provider, model):
+    fake_provider.chunk_delay = 0.2
+    body = {"model": model, "input": "REPEAT 100", "stream": True}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(timeout=30) as http, http.stream("POST", f"{gateway_url}/v1/responses", json=body,
+                                                       headers=headers) as response:  # fmt: skip
+        assert response.status_code == 200
+        for _ in response.iter_bytes():
+            break  # the first event seen: hang up
+    deadline = time.monotonic() + 3
+    while fake_provider.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake_provider.disconnects == 1
+    [row] = rows_once_logged(1)
+    assert (row.endpoint, row.end_reason, row.streamed) == ("responses", "client_disconnected", True)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_that_is_not_json_is_a_502_before_any_event(gateway_url, api_key, responses_models, fake_provider,
+                                                              stream):  # fmt: skip
+    fake_provider.fail_next("invalid_json")
+    response = post(gateway_url, api_key, {"model": PRICED, "input": "hi there", "stream": stream})
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "provider_error"
+    assert "litellm" not in response.text.lower()
 
 
 def test_provider_errors_are_mapped_as_for_chat(client, fake_provider):
@@ -277,12 +317,16 @@ def test_fields_the_bridge_cannot_send_are_refused(client, fake_provider):
         ({"model": "gpt-4o-mini", "input": [5]}, "input.[0]"),
         ({"model": "gpt-4o-mini", "input": [{"role": "robot", "content": "x"}]}, "input.[0].role"),
         ({"model": "gpt-4o-mini", "input": [{"role": "user", "content": 5}]}, "input.[0].content"),
-        ({"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"type": "input_text"}]}]},
-         "input.[0].content.[0].text"),
+        (
+            {"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+            "input.[0].content.[0].text",
+        ),
         ({"model": "gpt-4o-mini", "input": [{"role": "user", "content": [{"text": "x"}]}]}, "input.[0].content.[0]"),
         ({"model": "gpt-4o-mini", "input": [{"type": "function_call_output", "output": "x"}]}, "input.[0].call_id"),
-        ({"model": "gpt-4o-mini", "input": [{"type": "function_call", "call_id": "c", "name": "f"}]},
-         "input.[0].arguments"),
+        (
+            {"model": "gpt-4o-mini", "input": [{"type": "function_call", "call_id": "c", "name": "f"}]},
+            "input.[0].arguments",
+        ),
         ({"model": "gpt-4o-mini", "input": "x", "stream": "yes"}, "stream"),
         ({"model": "gpt-4o-mini", "input": "x", "max_output_tokens": 15}, "max_output_tokens"),
         ({"model": "gpt-4o-mini", "input": "x", "max_output_tokens": "many"}, "max_output_tokens"),
@@ -326,6 +370,18 @@ def test_missing_key_is_a_401_and_wrong_method_a_405(gateway_url, api_key, respo
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
     response = httpx.get(f"{gateway_url}/v1/responses", headers={"Authorization": f"Bearer {api_key}"})
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(("litellm_model", "path"), [("hosted_vllm/fake-vllm", "/v1/responses"),
+                                                      ("openai_like/fake-like", "/v1/chat/completions")])  # fmt: skip
+def test_self_hosted_servers(client, fake_provider, litellm_model, path):
+    """vLLM serves /responses itself; a generic OpenAI-compatible server goes through LiteLLM's bridge to its chat."""
+    from routing.models import AllowedModel
+
+    AllowedModel.objects.create(name="self-hosted", litellm_model=litellm_model, api_base=fake_provider.openai_base)
+    response = client.responses.create(model="self-hosted", input="hi there")
+    assert response.output_text == "Hello! You said: hi there" and response.usage.output_tokens == 5
+    assert fake_provider.last_request.path == path
 
 
 def test_use_litellm_goes_through_litellm_aresponses(client, fake_provider):

@@ -6,16 +6,21 @@ import re
 import httpx
 import orjson
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
 from api.schemas import CONTROL_FIELDS
 from tests.fuzz.conftest import EXAMPLES, PROVIDER_STATUSES, TALLY, FuzzClient
 from tests.fuzz.strategies import CONTENT_TYPES, broken_copies, json_values, names, words
+from tests.fuzz.test_openapi import load_schema
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MESSAGES_EXAMPLES = EXAMPLES // 2  # two requests each: the body, then a broken copy of it
+SCHEMA_EXAMPLES = EXAMPLES // 4  # for each of schemathesis' positive and negative modes
 # Native Anthropic (capped at 50), translated by LiteLLM (an OpenAI-wire model and its alias), and refused ones.
 MODELS = ["claude-3-5-sonnet-20241022", "gpt-4o-mini", "fast", "no-such-model", "disabled-model", ""]
 FIELD_PATH = re.compile(r"^([\w.]+): ")
@@ -143,3 +148,30 @@ def test_messages_shaped_bodies(fuzz: FuzzClient):
     assert fuzz.sent >= 2 * MESSAGES_EXAMPLES
     assert answered["ok"] > MESSAGES_EXAMPLES // 100, answered  # some valid requests reached the provider
     assert answered["field"] > MESSAGES_EXAMPLES // 10, answered
+
+
+def anthropic_shaped_errors(ctx, response, case) -> None:
+    if response.status_code >= 400:
+        assert response.headers.get("content-type") == ["application/json"], response.headers
+        assert_anthropic_error(response.json())
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_messages_against_its_openapi_schema(fuzz: FuzzClient, mode):
+    operation = load_schema(fuzz)["/v1/messages"]["POST"]
+    session = requests.Session()
+    statuses: dict[int, int] = {}
+
+    @settings(max_examples=SCHEMA_EXAMPLES)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def send_case(case):
+        response = case.call(base_url=fuzz.url, session=session, headers={"x-api-key": fuzz.api_key})
+        fuzz.sent += 1
+        TALLY.requests += 1
+        TALLY.statuses[response.status_code] += 1
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        case.validate_response(response, checks=[not_a_server_error, anthropic_shaped_errors])
+
+    send_case()
+    session.close()
+    assert fuzz.sent >= 1 and 500 not in statuses, statuses

@@ -8,3 +8,14 @@ def logged_rows() -> list:
 
     gateway.drain_threadsafe()
     return list(RequestLog.objects.order_by("created_at", "id"))
+
+
+def rows_once_logged(count: int, timeout: float = 5.0) -> list:
+    """The rows once there are `count` of them: a stream's row is written just after its last event went out, so the
+    client may finish reading first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(rows := logged_rows()) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return rows
