@@ -3,8 +3,10 @@
 Runs after the chat table and the memory soak, in a fresh gateway worker whose policy also holds LiteLLM models
 (so LiteLLM is loaded there and the chat table's memory figures stay those of a relay-only worker). Each row gives
 the gateway's CPU ms per request for the same call on the direct path (the OpenAI-wire relay for embeddings, the
-native Anthropic relay for Messages) and forced through LiteLLM (`use_litellm`: litellm.aembedding, LiteLLM's
-Anthropic Messages route), so LiteLLM's own per-call cost is the difference.
+native Anthropic relay for Messages) and through LiteLLM, so LiteLLM's own per-call cost is the difference:
+`use_litellm` for embeddings (litellm.aembedding); for Messages an OpenAI-wire model, which LiteLLM's Anthropic adapter
+translates (Claude models always take the native relay: LiteLLM's own Anthropic Messages stream needs its proxy
+extras, which are not installed).
 """
 
 from dataclasses import dataclass
@@ -32,11 +34,15 @@ def policy_yaml(provider_port: int) -> str:
             "    litellm_model: openai/text-embedding-3-small",
             f"    api_base: {openai_base}",
             f"    use_litellm: {use_litellm}",
-            f"  bench-claude{suffix}:",
-            "    litellm_model: anthropic/claude-bench",
-            f"    api_base: {anthropic_base}",
-            f"    use_litellm: {use_litellm}",
         ]
+    lines += [
+        "  bench-claude:",
+        "    litellm_model: anthropic/claude-bench",
+        f"    api_base: {anthropic_base}",
+        "  bench-claude-litellm:",  # any model that is not Anthropic's: LiteLLM's adapter translates the call
+        "    litellm_model: openai/fake-bench-model",
+        f"    api_base: {openai_base}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -45,10 +51,9 @@ def cases() -> list[EndpointCase]:
     for label, suffix in (("direct", ""), ("through LiteLLM", "-litellm")):
         found.append(EndpointCase(f"embeddings ({label})", "/v1/embeddings", f"bench-embed{suffix}",
                                   {"model": f"bench-embed{suffix}", "input": EMBEDDING_INPUT}, False))  # fmt: skip
-        found.append(EndpointCase(
-            f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}",
-            {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}, True,
-        ))  # fmt: skip
+    for label, suffix in (("native relay", ""), ("LiteLLM's Anthropic adapter", "-litellm")):
+        body = {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}
+        found.append(EndpointCase(f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}", body, True))
     return found
 
 
