@@ -13,8 +13,8 @@ import aiohttp
 from django.conf import settings
 
 from api.accounting import RequestAccount
-from api.errors import GatewayError
 from api.provider import provider_api_key
+from api.provider_errors import no_credentials
 from api.relay import relay, sse_lines
 from routing.resolver import Route
 
@@ -35,13 +35,7 @@ def anthropic_api_key(route: Route) -> str:
     if key is None:
         key = os.environ.get(ANTHROPIC_KEY_VARIABLE)
     if not key:
-        raise GatewayError(
-            502,
-            f"The gateway has no provider credentials for model '{route.model.name}'. Tell the gateway's operator.",
-            type="api_error",
-            code="provider_not_configured",
-            from_provider=True,
-        )
+        raise no_credentials(route.model.name)
     return key
 
 

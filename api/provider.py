@@ -13,8 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from api.accounting import RequestAccount
-from api.errors import GatewayError
-from api.provider_errors import map_provider_exception
+from api.provider_errors import map_provider_exception, no_credentials
 from api.relay import api_base_missing
 from api.relay import provider_key as relay_provider_key
 from routing.provider_keys import provider_key_var_refusal
@@ -68,13 +67,7 @@ def provider_api_key(route: Route) -> str | None:
         if not value:
             problem = refusal or f"environment variable {model.api_key_env} is not set"
             logger.error("no provider key for model %s: %s", model.name, problem)
-            raise GatewayError(
-                502,
-                f"The gateway has no provider credentials for model '{model.name}'. Tell the gateway's operator.",
-                type="api_error",
-                code="provider_not_configured",
-                from_provider=True,
-            )
+            raise no_credentials(model.name)
         return value
     return PLACEHOLDER_API_KEY if model.api_base else None
 
@@ -128,13 +121,7 @@ def relay_api_key(route: Route) -> str:
     key = relay_provider_key(route, provider_api_key(route))
     if key is None:
         logger.error("no provider key for model %s: set OPENAI_API_KEY or name a variable", route.model.name)
-        raise GatewayError(
-            502,
-            f"The gateway has no provider credentials for model '{route.model.name}'. Tell the gateway's operator.",
-            type="api_error",
-            code="provider_not_configured",
-            from_provider=True,
-        )
+        raise no_credentials(route.model.name)
     return key
 
 

@@ -161,6 +161,15 @@ def _provider_error(status: int, message: str, *, code: str, type: str = "api_er
     return GatewayError(status, message, type=type, code=code, headers=headers, from_provider=True)
 
 
+def no_credentials(model_name: str) -> GatewayError:
+    """The gateway has no usable provider key for a model (the operator's problem: logged where it is found)."""
+    return _provider_error(
+        502,
+        f"The gateway has no provider credentials for model '{model_name}'. Tell the gateway's operator.",
+        code="provider_not_configured",
+    )
+
+
 def provider_timeout(model: str) -> GatewayError:
     return _provider_error(504, f"The provider for '{model}' timed out.", type="timeout", code="provider_timeout")
 

@@ -10,8 +10,8 @@ end-to-end suite.
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -30,6 +30,7 @@ from routing.provider_keys import is_allowed_provider_key_var
 from routing.resolver import Route
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -110,15 +111,25 @@ class Relay:
         failures get a real HTTP status. Returns the response, its remaining lines and that first line."""
         response = await self.post(route, path, body, account, api_key, stream=True)
         lines = sse_lines(response.content, settings.LLMPROXY_MAX_SSE_LINE_BYTES)
-        try:
-            first = await next_data_line(lines)
-        except BaseException as exc:
-            response.close()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
-                raise transport_error(exc, route) from None
-            raise
+        first = await opening(next_data_line(lines), response, route)
         account.provider_done()
         return response, lines, first
+
+
+async def opening(read: Awaitable[T], response: aiohttp.ClientResponse, route: Route,
+                  check: Callable[[T], None] | None = None) -> T:  # fmt: skip
+    """The first item of a provider stream (and `check` of it), read before the status line goes out so that an
+    early failure gets a real HTTP status; on any failure the provider connection is dropped."""
+    try:
+        first = await read
+        if check is not None:
+            check(first)
+    except BaseException as exc:
+        response.close()
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
+            raise transport_error(exc, route) from None
+        raise
+    return first
 
 
 def provider_url(route: Route, path: str) -> str:

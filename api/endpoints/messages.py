@@ -16,7 +16,6 @@
   (output tokens). Errors are Anthropic-shaped (api/anthropic_shape.py), also in a stream (`event: error`).
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -33,7 +32,7 @@ from api.errors import GatewayError, invalid_request
 from api.pipeline import Endpoint, bearer_token, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments
 from api.provider_errors import error_for_status, map_provider_exception
-from api.relay import EventLineTooLong, relay, transport_error
+from api.relay import opening, relay, transport_error
 from keys.lookup import InvalidApiKey
 from routing.resolver import Route
 from usage.cost import estimate_tokens
@@ -102,13 +101,7 @@ class MessagesEndpoint(Endpoint):
     async def _relay_stream(self, response: aiohttp.ClientResponse, route: Route,
                             account: RequestAccount) -> HttpResponse:  # fmt: skip
         frames = event_frames(response)
-        try:
-            first = await anext(frames, None)
-        except BaseException as exc:
-            response.close()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
-                raise transport_error(exc, route) from None
-            raise
+        first = await opening(anext(frames, None), response, route)
         account.provider_done()
 
         async def close(finished: bool) -> None:

@@ -16,7 +16,6 @@ forwarded on the relay and on LiteLLM's OpenAI path (the provider keeps the resp
 gateway never reads it back); LiteLLM's bridge drops it (nothing is stored).
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,7 +50,7 @@ from api.errors import GatewayError, scrub
 from api.pipeline import Endpoint, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments, relay_api_key, uses_direct_relay
 from api.provider_errors import INVALID_ANSWER_MESSAGE, error_for_status, map_provider_exception
-from api.relay import EventLineTooLong, relay, sse_lines, transport_error
+from api.relay import opening, relay, sse_lines, transport_error
 from routing.resolver import DEFAULT_OUTPUT_RESERVATION, MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, Route
 from usage.cost import estimate_tokens
 from usage.models import EndReason
@@ -99,14 +98,7 @@ class ResponsesEndpoint(Endpoint):
                             api_key: str) -> HttpResponse:  # fmt: skip
         response = await relay.post(route, PATH, provider_body(route, request), account, api_key, stream=True)
         blocks = event_blocks(sse_lines(response.content, settings.LLMPROXY_MAX_SSE_LINE_BYTES))
-        try:  # the first event before the status line, so that an early failure gets a real HTTP status
-            first = await anext(blocks, None)
-            first_event_check(first, route)
-        except BaseException as exc:
-            response.close()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, EventLineTooLong)):
-                raise transport_error(exc, route) from None
-            raise
+        first = await opening(anext(blocks, None), response, route, check=lambda event: first_event_check(event, route))
         account.provider_done()
         account.first_byte()
         events = relayed_events(first, blocks, response, route=route, account=account)
