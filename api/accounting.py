@@ -149,7 +149,7 @@ class RequestAccount:
             "endpoint": self.endpoint.name,
             "api_key_id": self.api_key.id if self.api_key else None,
             "key_name": self.api_key.name if self.api_key else "",
-            "requested_model": self.requested_model[:200],
+            "requested_model": storable(self.requested_model)[:200],
             "resolved_model": model.name if model else "",
             "litellm_model": model.litellm_model if model else "",
             "streamed": self.streamed,
@@ -166,6 +166,11 @@ class RequestAccount:
             "latency_ms": round((time.perf_counter() - self._started) * 1000, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
         }
+
+
+def storable(text: str) -> str:
+    """A caller's text as every database stores it: PostgreSQL refuses NUL characters and lone surrogates."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _part(source: Any, name: str) -> Any:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 
 from llmproxy_site.dbthread import run_in_db_thread
@@ -54,6 +54,18 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
             if not updated:
                 DailyUsage.objects.create(day=day, key_name=key_name, model=model, endpoint=endpoint,
                                           api_key_id=key_id, **totals)  # fmt: skip
+
+
+def write_each(rows: list[dict[str, Any]]) -> int:
+    """Write rows one at a time after their batch was refused for its data: a row the database refuses is left out
+    (and counted) instead of holding back every row after it. Returns how many were refused."""
+    refused = 0
+    for row in rows:
+        try:
+            write_rows([row])
+        except (DataError, IntegrityError):
+            refused += 1
+    return refused
 
 
 class UsageRecorder:
@@ -136,9 +148,22 @@ class UsageRecorder:
             self._writes.add(write)
             write.add_done_callback(lambda done: self._after_cancelled_write(done, batch))
             raise
+        except (DataError, IntegrityError):  # a row the database refuses: write the others one by one
+            return await self._write_each(batch)
         except Exception as exc:
             self._keep(batch, exc)
             return False
+        return True
+
+    async def _write_each(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            refused = await run_in_db_thread(write_each, batch)
+        except Exception as exc:
+            self._keep(batch, exc)
+            return False
+        if refused:
+            self.dropped += refused
+            logger.error("the database refused %s request-log row(s) of a batch of %s: left out", refused, len(batch))
         return True
 
     def _after_cancelled_write(self, write: asyncio.Future, batch: list[dict[str, Any]]) -> None:

@@ -67,3 +67,20 @@ def test_close_while_a_batch_is_being_written_loses_nothing(transactional_db):
     assert not closed_before_the_write_ended
     assert left_over == 0
     assert sorted(RequestLog.objects.values_list("requested_model", flat=True)) == [f"m{n}" for n in range(5)]
+
+
+def test_a_row_the_database_refuses_never_holds_back_the_others():
+    from usage.models import RequestLog
+    from usage.recorder import UsageRecorder
+
+    recorder = UsageRecorder(interval=60, batch_size=10)
+
+    async def scenario() -> None:
+        recorder.record(row(1))
+        recorder.record({**row(2), "key_name": None})  # NOT NULL: refused by SQLite and PostgreSQL alike
+        recorder.record(row(3))
+        await recorder.close()
+
+    asyncio.run(scenario())
+    assert sorted(RequestLog.objects.values_list("requested_model", flat=True)) == ["m1", "m3"]
+    assert recorder.dropped == 1 and recorder.pending == 0
