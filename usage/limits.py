@@ -53,7 +53,6 @@ class LimitHold:
 
     admission: Admission
     headers: dict[str, str]
-    budget_ttl_seconds: int
 
 
 def budget_bucket(key: KeyRecord, now: datetime) -> tuple[str, int]:
@@ -158,7 +157,7 @@ class LimitKeeper:
         headers = rate_limit_headers(key, result, now)
         if not result.allowed:
             raise refusal_error(key, result, headers, budget_ttl, now)
-        return LimitHold(admission=admission, headers=headers, budget_ttl_seconds=budget_ttl)
+        return LimitHold(admission=admission, headers=headers)
 
     async def _admit(self, admission: Admission) -> AdmissionResult:
         """One atomic admission. If the caller is cancelled meanwhile (the client went away), the admission still

@@ -22,11 +22,10 @@ from tests.support.anthropic_gateway import (
     body_with,
     client_for,
     post,
-    rows_once_logged,
     user_says,
 )
 from tests.support.fake_wire import STREAM_ERROR_MESSAGE
-from tests.support.request_log import logged_rows
+from tests.support.request_log import logged_rows, rows_once_logged
 from tests.usage.conftest import wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)

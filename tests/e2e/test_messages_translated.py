@@ -6,8 +6,8 @@ Runs on both paths (the direct relay, and with LLMPROXY_DIRECT_RELAY=0).
 import anthropic
 import pytest
 
-from tests.support.anthropic_gateway import HELLO, TRANSLATED, client_for, rows_once_logged
-from tests.support.request_log import logged_rows
+from tests.support.anthropic_gateway import HELLO, TRANSLATED, client_for
+from tests.support.request_log import logged_rows, rows_once_logged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

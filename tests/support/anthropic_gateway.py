@@ -1,13 +1,10 @@
 """Helpers for the Messages endpoint's tests (tests/e2e/test_messages*.py): the official `anthropic` SDK pointed at
 the live gateway, request bodies, and the Anthropic error shape."""
 
-import time
 from decimal import Decimal
 
 import anthropic
 import httpx
-
-from tests.support.request_log import logged_rows
 
 SONNET = "claude-sonnet-4-5"  # priced in LiteLLM's cost map, per token:
 PRICES = {"input": Decimal("3e-6"), "output": Decimal("15e-6"), "read": Decimal("3e-7"), "write": Decimal("3.75e-6")}
@@ -47,14 +44,3 @@ def body_with(**fields) -> dict:
 
 def user_says(content) -> dict:
     return body_with(messages=[{"role": "user", "content": content}])
-
-
-def rows_once_logged(count: int, timeout: float = 5.0) -> list:
-    """The request log once it holds `count` rows: a stream's row is written just after its last event went out, so
-    the client may finish reading first."""
-    deadline = time.monotonic() + timeout
-    rows = logged_rows()
-    while len(rows) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-        rows = logged_rows()
-    return rows
