@@ -116,6 +116,15 @@ class Relay:
         return response, lines, first
 
 
+def end_response(response: aiohttp.ClientResponse, *, complete: bool) -> None:
+    """Give the connection back to the pool after a complete answer; otherwise drop it, so the provider stops
+    generating."""
+    if complete:
+        response.release()
+    else:
+        response.close()
+
+
 async def opening(read: Awaitable[T], response: aiohttp.ClientResponse, route: Route,
                   check: Callable[[T], None] | None = None) -> T:  # fmt: skip
     """The first item of a provider stream (and `check` of it), read before the status line goes out so that an

@@ -16,7 +16,7 @@ from api.openai_shape import chunk_event, completion_body
 from api.pipeline import Endpoint, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments, relay_api_key
 from api.provider_errors import INVALID_ANSWER_MESSAGE, error_for_status, map_provider_exception
-from api.relay import next_data_line, relay, stream_error, transport_error
+from api.relay import end_response, next_data_line, relay, stream_error, transport_error
 from api.schemas import ChatRequest, parse_chat_request
 from routing.resolver import TOKEN_LIMIT_FIELDS, Route, token_reservation
 from usage.cost import estimate_tokens
@@ -126,10 +126,7 @@ async def relayed_lines(first: bytes | None, lines: AsyncIterator[bytes], respon
             line = await next_data_line(lines)
         raise error_for_status(502, "the stream ended without [DONE]", model=route.requested_model)
     finally:
-        if finished_normally:
-            response.release()
-        else:
-            response.close()  # drop the provider connection: the provider stops generating
+        end_response(response, complete=finished_normally)
         if account.prompt_tokens is None:
             account.delivered_text.extend(delivered_text(forwarded))
 

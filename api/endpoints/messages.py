@@ -32,7 +32,7 @@ from api.errors import GatewayError, invalid_request
 from api.pipeline import Endpoint, bearer_token, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments
 from api.provider_errors import error_for_status, map_provider_exception
-from api.relay import opening, relay, transport_error
+from api.relay import end_response, opening, relay, transport_error
 from keys.lookup import InvalidApiKey
 from routing.resolver import Route
 from usage.cost import estimate_tokens
@@ -105,10 +105,7 @@ class MessagesEndpoint(Endpoint):
         account.provider_done()
 
         async def close(finished: bool) -> None:
-            if finished:
-                response.release()
-            else:
-                response.close()  # drop the provider connection: the provider stops generating
+            end_response(response, complete=finished)
 
         return await self._stream(first, frames, route, account, close, failure=relay_failure(route))
 

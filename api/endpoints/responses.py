@@ -50,7 +50,7 @@ from api.errors import GatewayError, scrub
 from api.pipeline import Endpoint, event_stream
 from api.provider import call, close_quietly, first_item, litellm_arguments, relay_api_key, uses_direct_relay
 from api.provider_errors import INVALID_ANSWER_MESSAGE, error_for_status, map_provider_exception
-from api.relay import opening, relay, sse_lines, transport_error
+from api.relay import end_response, opening, relay, sse_lines, transport_error
 from routing.resolver import DEFAULT_OUTPUT_RESERVATION, MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, Route
 from usage.cost import estimate_tokens
 from usage.models import EndReason
@@ -213,10 +213,7 @@ async def relayed_events(first: bytes, blocks: AsyncIterator[bytes], response: a
     except Exception as exc:
         raise StreamFailure(transport_error(exc, route), sent) from None
     finally:
-        if finished:
-            response.release()
-        else:
-            response.close()  # drop the provider connection: the provider stops generating
+        end_response(response, complete=finished)
         if account.prompt_tokens is None:
             account.delivered_text.extend(delivered_deltas(deltas))
 
