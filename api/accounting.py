@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 class RequestAccount:
     __slots__ = (
         "_finished", "_loop", "_provider_answered", "_provider_ms", "_provider_started", "_started", "api_key",
-        "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "endpoint", "error_code",
-        "gateway", "limit_hold", "prompt_tokens", "request", "requested_model", "route", "status", "streamed",
-        "ttft_ms", "usage", "usage_estimated",
+        "attempts", "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "endpoint",
+        "error_code", "fallback_model", "gateway", "limit_hold", "prompt_tokens", "request", "requested_model",
+        "route", "status", "streamed", "ttft_ms", "usage", "usage_estimated",
     )  # fmt: skip
 
     def __init__(self, gateway: "Gateway", endpoint: "Endpoint") -> None:
@@ -60,6 +60,19 @@ class RequestAccount:
         self.ttft_ms: float | None = None
         self.delivered_text: list[str] = []
         self.limit_hold: LimitHold | None = None
+        self.attempts = 0  # provider calls made (api.failover)
+        self.fallback_model = ""
+
+    def attempt(self, route: Route) -> None:
+        """A provider call to `route.model`'s deployment begins."""
+        self.route = route
+        self.attempts += 1
+
+    def attempt_failed(self) -> None:
+        """The attempt failed before answering: its wait counts as the provider's, not the gateway's overhead."""
+        if self._provider_started is not None:
+            self._provider_ms += (time.perf_counter() - self._provider_started) * 1000
+            self._provider_started = None
 
     def provider_started(self) -> None:
         self._provider_started = time.perf_counter()
@@ -131,6 +144,8 @@ class RequestAccount:
                 model = self.route.model
                 self.cost_usd = cost_usd(model.litellm_model, model.provider, self.usage)
             self.gateway.usage.record(self.as_row())
+            if self.route is not None and self.route.model.tpm:
+                self.gateway.load.note_tokens(self.route.model, prompt + completion)
             if self.limit_hold is not None:
                 self.gateway.limits.settle_later(self.limit_hold, tokens_used=prompt + completion, cost=self.cost_usd)
         except Exception:  # accounting must never break the answer
@@ -165,6 +180,9 @@ class RequestAccount:
             "cost_usd": self.cost_usd,
             "latency_ms": round((time.perf_counter() - self._started) * 1000, 3),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
+            "deployment": model.deployment[:200] if model else "",
+            "attempts": self.attempts,
+            "fallback_model": self.fallback_model,
         }
 
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 
 from keys.lookup import KeyCache, KeyRecord
+from routing.health import health_from_settings
+from routing.load import load_from_settings
 from routing.policy import PolicySnapshot, PolicyStore
 from usage.limits import LimitKeeper, counters_from_settings
 from usage.recorder import UsageRecorder
@@ -27,6 +29,8 @@ class Gateway:
             batch_size=settings.LLMPROXY_USAGE_BATCH_SIZE,
             max_buffered=settings.LLMPROXY_USAGE_MAX_BUFFERED,
         )
+        self.health = health_from_settings()  # deployment cooldowns, shared through Redis when configured
+        self.load = load_from_settings()  # per-deployment rpm/tpm, for deployments that set them
         self.limits = LimitKeeper(
             counters_from_settings(settings.REDIS_URL, settings.LLMPROXY_REDIS_PREFIX), recorder=self.usage
         )
@@ -41,6 +45,8 @@ class Gateway:
         await self.limits.drain()
         await self.keys.drain()
         await self.usage.close()
+        await self.health.close()
+        await self.load.close()
         from api.relay import relay
 
         await relay.close()
@@ -62,6 +68,8 @@ class Gateway:
         """Forget every cached key and policy (tests)."""
         self.policy.invalidate()
         self.keys.clear()
+        self.health.reset()
+        self.load.reset()
 
 
 gateway = Gateway()

@@ -1,6 +1,6 @@
 """One request pipeline for every endpoint; what differs per endpoint lives in a small adapter.
 
-    authenticate → parse → resolve → admit → call (relay or LiteLLM) → answer or stream → account
+    authenticate → parse → resolve → admit → call (deployments, failover: api.failover) → answer or stream → account
 
 `handle(request, endpoint)` runs these steps for any adapter. The pipeline owns what is the same everywhere: the
 key (gateway.identify), the policy (routing.resolver: alias, allowed models, the key's allowlist, refused fields,
@@ -58,6 +58,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from api.accounting import RequestAccount
 from api.errors import REJECTIONS, GatewayError, as_gateway_error, body_too_large, scrub, sse_error_event
+from api.failover import call_with_failover
 from api.gateway import gateway
 from api.provider import uses_direct_relay
 from routing.resolver import Route, resolve
@@ -65,6 +66,7 @@ from routing.resolver import Route, resolve
 logger = logging.getLogger(__name__)
 
 OVERHEAD_HEADER = "x-llmproxy-overhead-ms"  # time spent in the gateway, excluding the provider
+ATTEMPTS_HEADER = "x-llmproxy-attempts"  # provider calls made: 1 when nothing failed, 0 when none was made
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -141,10 +143,12 @@ async def handle(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
             error.headers = {**account.limit_hold.headers, **error.headers}
         response = endpoint.error_response(error)
         response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
+        response[ATTEMPTS_HEADER] = str(account.attempts)
         return response
     if not account.streamed:
         account.finish()
     response[OVERHEAD_HEADER] = f"{account.overhead_ms():.2f}"
+    response[ATTEMPTS_HEADER] = str(account.attempts)
     if account.limit_hold is not None:
         for name, value in account.limit_hold.headers.items():
             response[name] = value
@@ -160,9 +164,9 @@ async def answer(request: HttpRequest, endpoint: Endpoint, account: RequestAccou
                     allowlist=caller.key.allowed_models, token_fields=endpoint.token_fields)  # fmt: skip
     account.route = route
     account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=endpoint.reservation(route, parsed))
-    if endpoint.relays(route):
-        return await endpoint.relay(route, parsed, account)
-    return await endpoint.via_litellm(route, parsed, account)
+    return await call_with_failover(
+        endpoint, route, parsed, account, snapshot=caller.policy, health=gateway.health, load=gateway.load
+    )
 
 
 def event_stream(events: AsyncIterator[bytes], *, account: RequestAccount, endpoint: Endpoint,

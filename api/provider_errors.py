@@ -148,13 +148,33 @@ def map_provider_exception(exc: BaseException, *, model: str) -> GatewayError:
     if isinstance(exc, openai.BadRequestError) and status not in (400, 404, 422):
         status = 400  # LiteLLM's own parameter checks raise BadRequestError subclasses
     if (status is not None and status != 500) or isinstance(exc, openai.APIStatusError):
-        return error_for_status(status or 502, _provider_message(exc), model=model, retry_after=_retry_after(exc))
+        context_window = type(exc).__name__ == "ContextWindowExceededError"  # LiteLLM's class, not imported here
+        return error_for_status(status or 502, _provider_message(exc), model=model, retry_after=_retry_after(exc),
+                                context_window=context_window)  # fmt: skip
     if isinstance(exc, httpx.TransportError):
         return error_for_status(502, CONNECTION_LOST_MESSAGE, model=model)
     if isinstance(exc, openai.APIError):
         return error_for_status(502, _provider_message(exc), model=model)
     logger.error("unexpected failure calling the provider for %s: %s: %s", model, type(exc).__name__, scrub(str(exc)))
     return _provider_error(502, f"The provider call for '{model}' failed.", code="provider_error")
+
+
+CONTEXT_WINDOW_EXCEEDED = "context_length_exceeded"  # OpenAI's code; the failover step reads it
+# How providers say the prompt does not fit, as LiteLLM recognises it (ExceptionCheckers.
+# is_error_str_context_window_exceeded in litellm_core_utils/exception_mapping_utils.py; copied as data so that a
+# relay-only worker never imports LiteLLM; tests/api/test_provider_errors.py holds the two lists together).
+CONTEXT_WINDOW_PHRASES = (
+    "exceed context limit", "this model's maximum context length is",
+    "requested token count exceeds the model's maximum context length", "model's maximum context limit",
+    "is longer than the model's context length", "input tokens exceed the configured limit",
+    "exceeds the available context size", "exceeds the maximum number of tokens allowed", "context_length_exceeded",
+    "prompt is too long",
+)  # fmt: skip
+
+
+def says_context_window_exceeded(message: str) -> bool:
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in CONTEXT_WINDOW_PHRASES)
 
 
 def _provider_error(status: int, message: str, *, code: str, type: str = "api_error", headers=None) -> GatewayError:
@@ -178,8 +198,11 @@ def provider_unreachable(model: str) -> GatewayError:
     return _provider_error(502, f"Could not reach the provider for '{model}'.", code="provider_unreachable")
 
 
-def error_for_status(status: int, message: str, *, model: str, retry_after: str | None = None) -> GatewayError:
+def error_for_status(status: int, message: str, *, model: str, retry_after: str | None = None,
+                     context_window: bool = False) -> GatewayError:  # fmt: skip
     """What the client is told when the provider answered `status` (scrubbed `message`)."""
+    if status == 400 and (context_window or says_context_window_exceeded(message)):
+        return _provider_error(400, message, type="invalid_request_error", code=CONTEXT_WINDOW_EXCEEDED)
     if status == 429:
         return _provider_error(
             429,

@@ -7,6 +7,10 @@ native Anthropic relay for Messages) and through LiteLLM, so LiteLLM's own per-c
 `use_litellm` for embeddings (litellm.aembedding); for Messages an OpenAI-wire model, which LiteLLM's Anthropic adapter
 translates (Claude models always take the native relay: LiteLLM's own Anthropic Messages stream needs its proxy
 extras, which are not installed).
+
+The last two rows measure failover: the same chat call to a model with one deployment and to a model with three
+whose first-tried deployment refuses connections; this worker runs with cooldowns off (LLMPROXY_COOLDOWN_FAILURES
+very high), so every call pays one failed attempt, and the p50 difference is the added latency of a failover.
 """
 
 from dataclasses import dataclass
@@ -43,6 +47,16 @@ def policy_yaml(provider_port: int) -> str:
         "    litellm_model: openai/fake-bench-model",
         f"    api_base: {openai_base}",
     ]
+    lines += [
+        "  bench-one:",  # the chat model of the first table, measured again in this worker for comparison
+        "    litellm_model: openai/fake-bench-model",
+        f"    api_base: {openai_base}",
+        "  bench-ha:",  # three deployments; the first tried refuses connections (nothing listens on port 1)
+        "    deployments:",
+        "      - {litellm_model: openai/fake-bench-model, api_base: 'http://127.0.0.1:1/v1', priority: 0}",
+        f"      - {{litellm_model: openai/fake-bench-model, api_base: '{openai_base}', priority: 1}}",
+        f"      - {{litellm_model: openai/fake-bench-model, api_base: '{openai_base}', priority: 1}}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -54,6 +68,12 @@ def cases() -> list[EndpointCase]:
     for label, suffix in (("native relay", ""), ("LiteLLM's Anthropic adapter", "-litellm")):
         body = {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}
         found.append(EndpointCase(f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}", body, True))
+    for label, model in (
+        ("1 deployment", "bench-one"),
+        ("3 deployments, the first dead: every call fails over", "bench-ha"),
+    ):
+        body = {"model": model, "messages": MESSAGES}
+        found.append(EndpointCase(f"chat ({label})", "/v1/chat/completions", model, body, False))
     return found
 
 

@@ -232,7 +232,7 @@ def main() -> None:
         policy.write_text(endpoints.policy_yaml(PROVIDER_PORT))
         subprocess.run([sys.executable, "manage.py", "import_policy", str(policy)], cwd=ROOT, env=env, check=True,
                        capture_output=True)  # fmt: skip
-        gateway = start_gateway(env)
+        gateway = start_gateway({**env, "LLMPROXY_COOLDOWN_FAILURES": "1000000000"})  # failover rows: see endpoints.py
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
         endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys[0], scale))
     finally:

@@ -199,6 +199,12 @@ LLMPROXY_USAGE_FLUSH_SECONDS = env_float("LLMPROXY_USAGE_FLUSH_SECONDS", 1.0)
 LLMPROXY_USAGE_BATCH_SIZE = int(os.environ.get("LLMPROXY_USAGE_BATCH_SIZE", "200"))
 LLMPROXY_USAGE_MAX_BUFFERED = int(os.environ.get("LLMPROXY_USAGE_MAX_BUFFERED", "100000"))
 LLMPROXY_LOG_RETENTION_DAYS = int(os.environ.get("LLMPROXY_LOG_RETENTION_DAYS", "90"))
+# Deployment cooldowns (routing/health.py): shared through REDIS_URL when set, else each process keeps its own.
+LLMPROXY_COOLDOWN_FAILURES = int(os.environ.get("LLMPROXY_COOLDOWN_FAILURES", "3"))  # failures within the window
+LLMPROXY_COOLDOWN_WINDOW_SECONDS = env_float("LLMPROXY_COOLDOWN_WINDOW_SECONDS", 60.0)
+LLMPROXY_COOLDOWN_SECONDS = env_float("LLMPROXY_COOLDOWN_SECONDS", 30.0)
+LLMPROXY_COOLDOWN_MAX_SECONDS = env_float("LLMPROXY_COOLDOWN_MAX_SECONDS", 300.0)  # cap on a provider's Retry-After
+LLMPROXY_HEALTH_REFRESH_SECONDS = env_float("LLMPROXY_HEALTH_REFRESH_SECONDS", 0.5)
 
 # Request limits (bad input): each one answered with an OpenAI-shaped error, never a 500.
 # The body limit is DATA_UPLOAD_MAX_MEMORY_SIZE above (LLMPROXY_MAX_BODY_BYTES): larger bodies get a 413.

@@ -1,17 +1,23 @@
+from datetime import UTC, datetime
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit.changes import AuditedAdminMixin
-from routing.models import AllowedModel, ModelAlias
+from routing.health import DeploymentState, HealthUnavailable, read_health
+from routing.models import AllowedModel, Deployment, ModelAlias
 from routing.provider_keys import provider_key_status
 
 PROVIDER_SETTINGS_PERMISSION = "change_provider_settings"
+PER_PROCESS_HEALTH = "per process: set REDIS_URL to see it here"
 
 
-class AllowedModelForm(forms.ModelForm):
-    """Shows a problem that AllowedModel.clean() finds in a field this user cannot edit (a read-only provider
+class ErrorsAboveHiddenFields(forms.ModelForm):
+    """Shows a problem that the model's clean() finds in a field this user cannot edit (a read-only provider
     setting) above the form, where Django would otherwise fail with "has no field named …"."""
 
     def add_error(self, field, error) -> None:
@@ -23,6 +29,96 @@ class AllowedModelForm(forms.ModelForm):
         super().add_error(field, error)
 
 
+class DeploymentForm(ErrorsAboveHiddenFields):
+    def has_changed(self) -> bool:
+        """A model's first deployment is saved even when left blank: its defaults route the model by its name."""
+        return super().has_changed() or (self.instance.pk is None and not self.empty_permitted)
+
+
+class DeploymentInline(admin.TabularInline):
+    """A model's deployments, edited with the model: whoever may edit the model may edit them (the provider
+    settings only with the dedicated permission)."""
+
+    model = Deployment
+    form = DeploymentForm
+    extra = 0
+    min_num = 1  # a model is served by at least one deployment
+    fields = (
+        "name", "litellm_model", "provider_display", "api_base", "api_key_env", "provider_key_status",
+        "timeout_seconds", "use_litellm", "weight", "priority", "rpm", "tpm", "enabled", "health",
+    )  # fmt: skip
+    readonly_fields = ("provider_display", "provider_key_status", "health")
+    provider_settings = ("api_base", "api_key_env")  # where the call goes and which secret it carries
+
+    def may_edit_model(self, request: HttpRequest, obj: AllowedModel | None) -> bool:
+        action = "add" if obj is None else "change"
+        return request.user.has_perm(
+            f"{self.parent_model._meta.app_label}.{action}_{self.parent_model._meta.model_name}"
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        opts = self.parent_model._meta
+        return request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or self.may_edit_model(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj) -> bool:
+        return self.may_edit_model(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.may_edit_model(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.may_edit_model(request, obj)
+
+    def may_change_provider_settings(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.parent_model._meta.app_label}.{PROVIDER_SETTINGS_PERMISSION}")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        """Read-only (so posted values are ignored) for anyone without the dedicated permission, add form too."""
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if self.may_change_provider_settings(request) else (*readonly, *self.provider_settings)
+
+    def get_formset(self, request: HttpRequest, obj=None, **kwargs):
+        ids = list(obj.deployments.values_list("pk", flat=True)) if obj is not None else []
+        try:  # read once for the page: the inline instance lives for this request only
+            self.health_by_id = read_health(ids, redis_url=settings.REDIS_URL, prefix=settings.LLMPROXY_REDIS_PREFIX)
+            self.health_problem = None
+        except HealthUnavailable as exc:
+            self.health_by_id, self.health_problem = {}, str(exc)
+        return super().get_formset(request, obj, validate_min=True, **kwargs)
+
+    @admin.display(description="provider")
+    def provider_display(self, obj: Deployment) -> str:
+        if not obj.effective_litellm_model:
+            return "-"
+        return obj.resolved_provider or obj.provider or "none: cannot be routed"  # stored on save: no LiteLLM import
+
+    @admin.display(description="provider key")
+    def provider_key_status(self, obj: Deployment) -> str:
+        if not obj.api_key_env:
+            return "not named: none for a custom API base, else the provider's default variable"
+        return provider_key_status(obj.api_key_env)  # set or not: only for names allowed as provider keys
+
+    @admin.display(description="health")
+    def health(self, obj: Deployment) -> str:
+        if obj.pk is None:
+            return "-"
+        if getattr(self, "health_problem", None):
+            return f"unknown: {self.health_problem}"
+        health_by_id = getattr(self, "health_by_id", None)
+        if health_by_id is None:
+            return PER_PROCESS_HEALTH
+        return describe_health(health_by_id.get(obj.pk))
+
+
+def describe_health(state: DeploymentState | None) -> str:
+    failures = state.recent_failures if state is not None else 0
+    counted = f" ({failures} recent failure{'' if failures == 1 else 's'})" if failures else ""
+    if state is None or state.cooling_until is None:
+        return f"healthy{counted}"
+    until = timezone.localtime(datetime.fromtimestamp(state.cooling_until, tz=UTC)).strftime("%H:%M:%S")
+    return f"cooling down until {until}{counted}"
+
+
 class ModelAliasInline(admin.TabularInline):
     model = ModelAlias
     extra = 1
@@ -31,52 +127,34 @@ class ModelAliasInline(admin.TabularInline):
 
 @admin.register(AllowedModel)
 class AllowedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "litellm_model_display", "provider_display", "max_tokens", "enabled", "aliases_display")
-    form = AllowedModelForm
-    list_editable = ("max_tokens", "enabled")  # never api_base/api_key_env: list_editable cannot vary per user
+    list_display = ("name", "deployments_display", "max_tokens", "enabled", "aliases_display")
+    form = ErrorsAboveHiddenFields
+    list_editable = ("max_tokens", "enabled")
     list_filter = ("enabled",)
-    search_fields = ("name", "litellm_model", "aliases__alias")
-    readonly_fields = ("provider_display", "provider_key_status")
-    provider_settings = ("api_base", "api_key_env")  # where the call goes and which secret it carries
-    inlines = (ModelAliasInline,)
+    search_fields = ("name", "deployments__name", "deployments__litellm_model", "aliases__alias")
+    inlines = (DeploymentInline, ModelAliasInline)
     fieldsets = (
         (None, {"fields": ("name", "enabled", "max_tokens", "max_n", "refused_params")}),
-        (
-            "Provider",
-            {"fields": ("litellm_model", "provider_display", "api_base", "api_key_env", "provider_key_status")},
-        ),
-        ("Reliability", {"fields": ("timeout_seconds", "num_retries", "use_litellm")}),
+        ("Reliability", {"fields": ("num_retries", "fallbacks", "context_window_fallbacks")}),
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("aliases")
+        return super().get_queryset(request).prefetch_related("aliases", "deployments")
 
     def get_changelist_form(self, request: HttpRequest, **kwargs):
-        return super().get_changelist_form(request, form=AllowedModelForm, **kwargs)
+        return super().get_changelist_form(request, form=ErrorsAboveHiddenFields, **kwargs)
 
-    def may_change_provider_settings(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(f"{self.opts.app_label}.{PROVIDER_SETTINGS_PERMISSION}")
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        """Read-only (so posted values are ignored) for anyone without the dedicated permission, add form too."""
-        readonly = super().get_readonly_fields(request, obj)
-        return readonly if self.may_change_provider_settings(request) else (*readonly, *self.provider_settings)
-
-    @admin.display(description="LiteLLM model", ordering="litellm_model")
-    def litellm_model_display(self, obj: AllowedModel) -> str:
-        return obj.effective_litellm_model
-
-    @admin.display(description="provider")
-    def provider_display(self, obj: AllowedModel) -> str:
-        if not obj.name:
-            return "-"
-        return obj.resolved_provider or obj.provider or "none: cannot be routed"  # stored on save: no LiteLLM import
-
-    @admin.display(description="provider key")
-    def provider_key_status(self, obj: AllowedModel) -> str:
-        if not obj.api_key_env:
-            return "not named: none for a custom API base, else the provider's default variable"
-        return provider_key_status(obj.api_key_env)  # set or not: only for names allowed as provider keys
+    @admin.display(description="deployments")
+    def deployments_display(self, obj: AllowedModel) -> str:
+        deployments = list(obj.deployments.all())
+        if not deployments:
+            return "none: not served"
+        described = [
+            f"{deployment.effective_litellm_model} ({deployment.resolved_provider or 'no provider'})"
+            + ("" if deployment.enabled else ", off")
+            for deployment in deployments
+        ]
+        return described[0] if len(described) == 1 else f"{len(described)}: " + "; ".join(described)
 
     @admin.display(description="aliases")
     def aliases_display(self, obj: AllowedModel) -> str:

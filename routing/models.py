@@ -18,6 +18,107 @@ class PolicyVersion(models.Model):
 
 class AllowedModel(models.Model):
     name = models.CharField(max_length=200, unique=True, help_text="The model id clients send.")
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Cap on output tokens per request."
+    )
+    num_retries = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Retries before the first byte (LiteLLM). Empty: the default."
+    )
+    enabled = models.BooleanField(default=True)
+    max_n = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most choices (n) one request may ask for. Empty: what the provider allows.",
+    )
+    refused_params = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Comma-separated request fields refused for this model with a 400, "
+        "e.g. service_tier, web_search_options, audio (fields that change the price).",
+    )
+    fallbacks = models.CharField(
+        max_length=1000,
+        blank=True,
+        default="",
+        help_text="Comma-separated models (or aliases) tried in order when every deployment of this one fails.",
+    )
+    context_window_fallbacks = models.CharField(
+        max_length=1000,
+        blank=True,
+        default="",
+        help_text="Comma-separated models (or aliases) tried in order when the provider reports that the request "
+        "exceeds the context window.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "allowed model"
+        permissions = [
+            ("change_provider_settings", "Can change a model's API base and provider key variable"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def refused_param_names(self) -> frozenset[str]:
+        return parse_param_names(self.refused_params)
+
+    @property
+    def fallback_names(self) -> tuple[str, ...]:
+        return parse_model_names(self.fallbacks)
+
+    @property
+    def context_window_fallback_names(self) -> tuple[str, ...]:
+        return parse_model_names(self.context_window_fallbacks)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.name and ModelAlias.objects.filter(alias=self.name).exists():
+            errors["name"] = f"'{self.name}' is already an alias."
+        bad = sorted(name for name in self.refused_param_names if not PARAM_NAME.fullmatch(name))
+        if bad:
+            errors["refused_params"] = f"'{bad[0]}' is not a request field name (e.g. service_tier, audio)."
+        for field_name in ("fallbacks", "context_window_fallbacks"):
+            names = parse_model_names(getattr(self, field_name))
+            problem = self.fallback_problem(names)
+            if problem:
+                errors[field_name] = problem
+            else:
+                setattr(self, field_name, ", ".join(names))  # stored in one spelling: an import compares it
+        if errors:
+            raise ValidationError(errors)
+
+    def fallback_problem(self, names: tuple[str, ...]) -> str | None:
+        """Each name must be another allowed model or an alias of one, named once."""
+        if not names:
+            return None
+        own_aliases = set(self.aliases.values_list("alias", flat=True)) if self.pk else set()
+        if self.name in names or own_aliases & set(names):
+            return "A model cannot fall back to itself."
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            return f"'{repeated[0]}' is named twice."
+        known = {*AllowedModel.objects.filter(name__in=names).values_list("name", flat=True),
+                 *ModelAlias.objects.filter(alias__in=names).values_list("alias", flat=True)}  # fmt: skip
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            return f"'{unknown[0]}' is neither an allowed model nor an alias."
+        return None
+
+
+class Deployment(models.Model):
+    """One place that serves a model: a provider, its base URL, its key variable. A model has one or more."""
+
+    model = models.ForeignKey(AllowedModel, on_delete=models.CASCADE, related_name="deployments")
+    name = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="A label for logs and the admin, e.g. azure-eastus. Empty: the model's name and the id.",
+    )
     litellm_model = models.CharField(
         max_length=200,
         blank=True,
@@ -33,16 +134,13 @@ class AllowedModel(models.Model):
         default="",
         help_text="NAME of the environment variable that holds the provider key (never the key itself).",
     )
-    max_tokens = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Cap on output tokens per request."
-    )
     timeout_seconds = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.1)], help_text="Provider timeout. Empty: the default."
     )
-    num_retries = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Retries before the first byte (LiteLLM). Empty: the default."
+    use_litellm = models.BooleanField(
+        default=False,
+        help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
     )
-    enabled = models.BooleanField(default=True)
     resolved_provider = models.CharField(
         max_length=64,
         blank=True,
@@ -50,37 +148,55 @@ class AllowedModel(models.Model):
         editable=False,
         help_text="Worked out on save: workers never ask LiteLLM.",
     )
-    use_litellm = models.BooleanField(
-        default=False,
-        help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
+    weight = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Share of requests among deployments of one priority."
     )
-    max_n = models.PositiveSmallIntegerField(
+    priority = models.PositiveSmallIntegerField(
+        default=0, help_text="Lower is tried first; a higher one serves only when every lower one fails."
+    )
+    rpm = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most choices (n) one request may ask for. Empty: what the provider allows.",
+        help_text="Most requests a minute it is sent (its quota). Empty: no limit.",
     )
-    refused_params = models.CharField(
-        max_length=500,
+    tpm = models.PositiveIntegerField(
+        null=True,
         blank=True,
-        default="",
-        help_text="Comma-separated request fields refused for this model with a 400, "
-        "e.g. service_tier, web_search_options, audio (fields that change the price).",
+        validators=[MinValueValidator(1)],
+        help_text="Most tokens a minute it is sent (its quota). Empty: no limit.",
     )
+    enabled = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["name"]
-        verbose_name = "allowed model"
-        permissions = [
-            ("change_provider_settings", "Can change a model's API base and provider key variable"),
+        ordering = ["priority", "id"]
+        verbose_name = "deployment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "name"],
+                condition=~models.Q(name=""),
+                name="routing_deployment_unique_name",
+                violation_error_message="Another deployment of this model has this name.",
+            ),
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def model_name(self) -> str:
+        try:
+            return self.model.name
+        except Deployment.model.RelatedObjectDoesNotExist:
+            return ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.model_name}#{self.pk}"
 
     @property
     def effective_litellm_model(self) -> str:
-        return self.litellm_model or self.name
+        return self.litellm_model or self.model_name
 
     @property
     def provider(self) -> str | None:
@@ -102,10 +218,8 @@ class AllowedModel(models.Model):
             refusal = provider_key_var_refusal(self.api_key_env)
             if refusal is not None:
                 errors["api_key_env"] = refusal
-        if self.name and ModelAlias.objects.filter(alias=self.name).exists():
-            errors["name"] = f"'{self.name}' is already an alias."
         errors.update(self.routing_problems())
-        if self.name and self.provider is None:
+        if self.effective_litellm_model and self.provider is None:
             errors["litellm_model"] = (
                 f"No provider can route '{self.effective_litellm_model}': use a 'provider/model' string "
                 "(e.g. openai/…, anthropic/…) or set an API base for an OpenAI-compatible server."
@@ -113,23 +227,17 @@ class AllowedModel(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    @property
-    def refused_param_names(self) -> frozenset[str]:
-        return parse_param_names(self.refused_params)
-
     def routing_problems(self) -> dict[str, str]:
-        """Where a call would go wrong: a self-hosted provider with no api_base, a refused field that is no name."""
-        problems: dict[str, str] = {}
+        """Where a call would go wrong: a self-hosted provider with no api_base."""
         provider = self.provider
         if needs_api_base(provider) and not self.api_base:
-            problems["litellm_model"] = (  # on this field: api_base may be read-only for the editor
-                f"A '{provider}' model is served by your own server: it needs an API base (without one, the "
-                "call would go to OpenAI's host or nowhere)."
-            )
-        bad = sorted(name for name in self.refused_param_names if not PARAM_NAME.fullmatch(name))
-        if bad:
-            problems["refused_params"] = f"'{bad[0]}' is not a request field name (e.g. service_tier, audio)."
-        return problems
+            return {
+                "litellm_model": (  # on this field: api_base may be read-only for the editor
+                    f"A '{provider}' model is served by your own server: it needs an API base (without one, the "
+                    "call would go to OpenAI's host or nowhere)."
+                )
+            }
+        return {}
 
 
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -137,6 +245,10 @@ PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 def parse_param_names(text: str) -> frozenset[str]:
     return frozenset(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+def parse_model_names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
 class ModelAlias(models.Model):

@@ -3,14 +3,15 @@
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import Prefetch
 
 from llmproxy_site.dbthread import run_in_db_thread
-from routing.models import AllowedModel, ModelAlias
+from routing.models import AllowedModel, Deployment, ModelAlias
 from routing.providers import (
     accepted_extra_fields,
     provider_model_name,
@@ -26,6 +27,10 @@ OUTAGE_RECHECK_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class ModelPolicy:
+    """A model as one of its deployments serves it. `snapshot.models[name]` is the model as its first deployment
+    (best priority, then oldest) serves it, with every enabled deployment in `deployments`; the call step picks
+    among those (routing.deployments) and sends each attempt as that deployment's ModelPolicy."""
+
     name: str
     litellm_model: str
     provider: str | None
@@ -37,6 +42,16 @@ class ModelPolicy:
     use_litellm: bool = False
     max_n: int | None = None  # None: what the provider allows (the request schema stops at OpenAI's 128)
     refused_params: frozenset[str] = frozenset()
+    # The deployment this view is served by, and the model's other deployments and fallbacks:
+    deployment_id: int = 0  # the Deployment row (the key of its health)
+    deployment: str = ""  # its label, as the request log and the admin show it
+    weight: int = 1
+    priority: int = 0
+    rpm: int | None = None
+    tpm: int | None = None
+    deployments: tuple["ModelPolicy", ...] = ()  # every enabled deployment (each with deployments=()), best first
+    fallbacks: tuple[str, ...] = ()  # models tried, in order, when every deployment failed
+    context_window_fallbacks: tuple[str, ...] = ()  # models tried when the provider said the prompt was too long
     # Derived once per snapshot, so that no request asks LiteLLM (routing/providers.py has the rules):
     provider_model: str = field(init=False)  # the id the provider expects (LiteLLM's prefix stripped)
     token_field: str = field(init=False)  # the output-token field the model accepts
@@ -58,26 +73,46 @@ class PolicySnapshot:
 
 
 def build_policy_snapshot(version: str | None = None) -> PolicySnapshot:
-    default_timeout = settings.LLMPROXY_DEFAULT_TIMEOUT_SECONDS
-    default_retries = settings.LLMPROXY_DEFAULT_NUM_RETRIES
     models = {}
-    for row in AllowedModel.objects.filter(enabled=True):
-        litellm_model = row.effective_litellm_model
-        models[row.name] = ModelPolicy(
-            name=row.name,
-            litellm_model=litellm_model,
-            provider=row.resolved_provider or resolve_provider(litellm_model, row.api_base or None),
-            api_base=row.api_base or None,
-            api_key_env=row.api_key_env or None,
-            max_tokens=row.max_tokens,
-            timeout_seconds=row.timeout_seconds or default_timeout,
-            num_retries=default_retries if row.num_retries is None else row.num_retries,
-            use_litellm=row.use_litellm,
-            max_n=row.max_n,
-            refused_params=row.refused_param_names,
+    rows = AllowedModel.objects.filter(enabled=True).prefetch_related(
+        Prefetch("deployments", queryset=Deployment.objects.filter(enabled=True).order_by("priority", "id"))
+    )
+    for row in rows:
+        deployments = tuple(deployment_policy(row, deployment) for deployment in row.deployments.all())
+        if not deployments:
+            logger.warning("model %s has no enabled deployment: it is not served", row.name)
+            continue
+        models[row.name] = replace(
+            deployments[0],
+            deployments=deployments,
+            fallbacks=row.fallback_names,
+            context_window_fallbacks=row.context_window_fallback_names,
         )
     aliases = dict(ModelAlias.objects.values_list("alias", "target__name"))
     return PolicySnapshot(models=MappingProxyType(models), aliases=MappingProxyType(aliases), version=version)
+
+
+def deployment_policy(model: AllowedModel, deployment: Deployment) -> ModelPolicy:
+    litellm_model = deployment.effective_litellm_model
+    return ModelPolicy(
+        name=model.name,
+        litellm_model=litellm_model,
+        provider=deployment.resolved_provider or resolve_provider(litellm_model, deployment.api_base or None),
+        api_base=deployment.api_base or None,
+        api_key_env=deployment.api_key_env or None,
+        max_tokens=model.max_tokens,
+        timeout_seconds=deployment.timeout_seconds or settings.LLMPROXY_DEFAULT_TIMEOUT_SECONDS,
+        num_retries=settings.LLMPROXY_DEFAULT_NUM_RETRIES if model.num_retries is None else model.num_retries,
+        use_litellm=deployment.use_litellm,
+        max_n=model.max_n,
+        refused_params=model.refused_param_names,
+        deployment_id=deployment.pk,
+        deployment=deployment.label,
+        weight=deployment.weight,
+        priority=deployment.priority,
+        rpm=deployment.rpm,
+        tpm=deployment.tpm,
+    )
 
 
 def load_policy_snapshot() -> PolicySnapshot:

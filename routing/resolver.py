@@ -1,7 +1,7 @@
 """What a model name means for one request: a pure function of (policy snapshot, key allowlist, request)."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from routing.policy import ModelPolicy, PolicySnapshot
@@ -35,6 +35,8 @@ class Route:
     model: ModelPolicy
     params: Mapping[str, Any]  # OpenAI parameters to send, token caps applied (no model, no messages)
     extra_body: Mapping[str, Any] = field(default_factory=dict)  # other fields to send, accepted for this provider
+    sent_params: Mapping[str, Any] = field(default_factory=dict)  # the caller's parameters, before any cap
+    token_fields: tuple[str, ...] = TOKEN_LIMIT_FIELDS  # the endpoint's output-token fields the cap applies to
 
 
 def canonical_name(snapshot: PolicySnapshot, name: str) -> str:
@@ -119,10 +121,24 @@ def resolve(
         raise ModelNotAllowed(requested_model, f"The model '{requested_model}' does not exist or is not allowed.")
     if not key_may_use(snapshot, allowlist, model_name):
         raise ModelNotAllowed(requested_model, f"This API key may not use the model '{requested_model}'.")
-    extra = extra or {}
-    check_fields(model, requested_model, params, extra)
-    capped = cap_token_limits(params, model.max_tokens, model.token_field, token_fields)
-    return Route(requested_model=requested_model, model=model, params=capped, extra_body=extra)
+    route = Route(requested_model=requested_model, model=model, params=params, extra_body=extra or {},
+                  sent_params=params, token_fields=tuple(token_fields))  # fmt: skip
+    return served_by(route, model)
+
+
+def served_by(route: Route, model: ModelPolicy) -> Route:
+    """The route as `model` (one deployment of the route's model, or a fallback model) would serve it: that
+    model's refused fields checked (ParameterRefused) and its cap applied to the caller's own parameters."""
+    check_fields(model, route.requested_model, route.sent_params, route.extra_body)
+    capped = cap_token_limits(route.sent_params, model.max_tokens, model.token_field, route.token_fields)
+    return replace(route, model=model, params=capped)
+
+
+def fallback_route(snapshot: PolicySnapshot, route: Route, model_name: str) -> Route | None:
+    """The route to a fallback model (its own cap; the key's allowlist is not asked: the admin chose it), or None
+    when that model is not served now."""
+    model = snapshot.models.get(canonical_name(snapshot, model_name))
+    return None if model is None else served_by(route, model)
 
 
 def prompt_estimate(messages: Sequence[Any]) -> int:

@@ -58,18 +58,13 @@ def gateway_url(live_gateway: LiveGateway, transactional_db) -> Iterator[str]:
 @pytest.fixture
 def policy(transactional_db, fake_provider: "FakeProvider") -> dict:
     """A typical team policy pointed at the fake provider."""
-    from routing.models import AllowedModel, ModelAlias
+    from routing.models import ModelAlias
+    from routing.services import create_model
 
-    gpt = AllowedModel.objects.create(
-        name="gpt-4o-mini", litellm_model="openai/fake-model", api_base=fake_provider.openai_base
-    )
-    AllowedModel.objects.create(
-        name="capped", litellm_model="openai/fake-capped", api_base=fake_provider.openai_base, max_tokens=5
-    )
-    AllowedModel.objects.create(name="claude-3-5-sonnet-20241022", api_base=fake_provider.anthropic_base, max_tokens=50)
-    AllowedModel.objects.create(
-        name="disabled-model", litellm_model="openai/fake-off", api_base=fake_provider.openai_base, enabled=False
-    )
+    gpt = create_model("gpt-4o-mini", litellm_model="openai/fake-model", api_base=fake_provider.openai_base)
+    create_model("capped", litellm_model="openai/fake-capped", api_base=fake_provider.openai_base, max_tokens=5)
+    create_model("claude-3-5-sonnet-20241022", api_base=fake_provider.anthropic_base, max_tokens=50)
+    create_model("disabled-model", litellm_model="openai/fake-off", api_base=fake_provider.openai_base, enabled=False)
     ModelAlias.objects.create(alias="fast", target=gpt)
     return {"default": "gpt-4o-mini"}
 

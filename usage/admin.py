@@ -22,10 +22,12 @@ logger = logging.getLogger(__name__)
 
 @admin.register(RequestLog)
 class RequestLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "endpoint", "key_name", "requested_model", "resolved_model", "streamed", "status",
-                    "end_reason", "total_tokens", "cost_usd", "latency_ms", "ttft_ms")  # fmt: skip
-    list_filter = ("endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model", "created_at")
-    search_fields = ("key_name", "requested_model", "resolved_model", "error_code")
+    list_display = ("created_at", "endpoint", "key_name", "requested_model", "resolved_model", "deployment",
+                    "attempts", "streamed", "status", "end_reason", "total_tokens", "cost_usd", "latency_ms",
+                    "ttft_ms")  # fmt: skip
+    list_filter = ("endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model", "attempts",
+                   "created_at")  # fmt: skip
+    search_fields = ("key_name", "requested_model", "resolved_model", "deployment", "fallback_model", "error_code")
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # COUNT(*) over a large log is slow; the dashboard reads the rollup

@@ -41,6 +41,11 @@ class RequestLog(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     latency_ms = models.FloatField()
     ttft_ms = models.FloatField(null=True, blank=True)
+    deployment = models.CharField(max_length=200, blank=True, default="", help_text="The deployment that answered")
+    attempts = models.PositiveSmallIntegerField(default=1, help_text="Provider calls made (more than 1: failover)")
+    fallback_model = models.CharField(
+        max_length=200, blank=True, default="", help_text="The fallback model that answered, if one did"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -23,7 +23,7 @@ def response(status: int, headers: dict | None = None) -> httpx.Response:
         (litellm.Timeout(message="timed out", **OPENAI), 504, "provider_timeout"),
         (litellm.RateLimitError(message="slow down", **OPENAI, response=response(429)), 429, "provider_rate_limited"),
         (litellm.BadRequestError(message="bad", **OPENAI), 400, "provider_rejected_request"),
-        (litellm.ContextWindowExceededError(message="too long", **OPENAI), 400, "provider_rejected_request"),
+        (litellm.ContextWindowExceededError(message="too long", **OPENAI), 400, "context_length_exceeded"),
         (litellm.NotFoundError(message="no such model", **OPENAI), 404, "model_not_found"),
         (litellm.AuthenticationError(message="bad key", **OPENAI), 502, "provider_auth_error"),
         (litellm.ServiceUnavailableError(message="down", **OPENAI), 503, "provider_unavailable"),
@@ -109,3 +109,35 @@ def test_unreachable_only_for_refused_connections_and_dns_failures():
     invalid_json = raised(ValueError("not json"))
     assert map_provider_exception(refused, model="m").code == "provider_unreachable"
     assert map_provider_exception(invalid_json, model="m").code == "provider_error"
+
+
+CONTEXT_WINDOW_MESSAGES = [
+    "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. "
+    "Please reduce the length of the messages.",  # OpenAI
+    "prompt is too long: 210000 tokens > 200000 maximum",  # Anthropic
+    '{"error": {"code": "context_length_exceeded", "message": "too long"}}',
+    "The input tokens exceed the configured limit of 272000 tokens.",
+]
+NOT_CONTEXT_WINDOW = [
+    "max_tokens: Input should be greater than or equal to 1",
+    "Invalid 'user': string too long. Expected a string with maximum length 64, but got a string with length 70",
+    "Unsupported parameter: 'max_tokens' is not supported with this model.",
+]
+
+
+@pytest.mark.parametrize("message", CONTEXT_WINDOW_MESSAGES + NOT_CONTEXT_WINDOW)
+def test_context_window_refusals_are_recognised_as_litellm_recognises_them(message: str) -> None:
+    from litellm.litellm_core_utils.exception_mapping_utils import ExceptionCheckers
+
+    from api.provider_errors import says_context_window_exceeded
+
+    assert says_context_window_exceeded(message) is ExceptionCheckers.is_error_str_context_window_exceeded(message)
+    assert says_context_window_exceeded(message) is (message in CONTEXT_WINDOW_MESSAGES)
+
+
+def test_a_context_window_refusal_keeps_openais_code() -> None:
+    from api.provider_errors import error_for_status
+
+    error = error_for_status(400, CONTEXT_WINDOW_MESSAGES[0], model="gpt-4o")
+    assert (error.status, error.code, error.type) == (400, "context_length_exceeded", "invalid_request_error")
+    assert error_for_status(400, NOT_CONTEXT_WINDOW[0], model="gpt-4o").code == "provider_rejected_request"

@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from keys.models import ApiKey
-from routing.models import AllowedModel, ModelAlias
+from routing.models import AllowedModel, Deployment, ModelAlias
+from routing.services import create_model
+from tests.support.admin_forms import add_model_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,10 +29,15 @@ def test_admin_pages_render(admin_client, policy, api_key, page):
     assert response.status_code == 200
 
 
-def test_model_list_shows_provider_cap_and_aliases(admin_client, policy):
+def test_model_list_shows_deployments_cap_and_aliases(admin_client, policy):
+    create_model("pool", deployments=[{"litellm_model": "openai/east"}, {"litellm_model": "anthropic/west",
+                                                                         "enabled": False}])  # fmt: skip
     html = admin_client.get("/admin/routing/allowedmodel/").content.decode()
-    assert "anthropic" in html and "openai" in html
+    assert "openai/fake-model (openai)" in html and "claude-3-5-sonnet-20241022 (anthropic)" in html
+    assert "2: openai/east (openai); anthropic/west (anthropic), off" in html
     assert "fast" in html
+    found = admin_client.get("/admin/routing/allowedmodel/?q=anthropic/west").content.decode()
+    assert "pool" in found and "gpt-4o-mini" not in found.split('id="result_list"')[1]  # searched by deployment
 
 
 def test_admin_creates_a_key_shown_once_that_works(admin_client, gateway_url, policy):
@@ -62,30 +69,18 @@ def test_revoke_action(admin_client, api_key):
 
 
 def test_admin_refuses_a_model_nothing_can_route(admin_client):
-    response = admin_client.post(
-        "/admin/routing/allowedmodel/add/",
-        {"name": "mystery-model", "enabled": "on", "aliases-TOTAL_FORMS": "0", "aliases-INITIAL_FORMS": "0"},
-    )
+    response = admin_client.post("/admin/routing/allowedmodel/add/", add_model_data("mystery-model"))
     assert response.status_code == 200
-    assert "No provider can route" in response.content.decode()
+    assert "No provider can route &#x27;mystery-model&#x27;" in response.content.decode()
     assert not AllowedModel.objects.filter(name="mystery-model").exists()
 
 
 def test_admin_adds_a_model_with_an_inline_alias(admin_client):
-    response = admin_client.post(
-        "/admin/routing/allowedmodel/add/",
-        {
-            "name": "claude-3-7-sonnet-20250219",
-            "enabled": "on",
-            "max_tokens": "300",
-            "aliases-TOTAL_FORMS": "1",
-            "aliases-INITIAL_FORMS": "0",
-            "aliases-0-alias": "sonnet",
-        },
-    )
+    data = add_model_data("claude-3-7-sonnet-20250219", max_tokens=300, aliases=("sonnet",))  # the deployment row blank
+    response = admin_client.post("/admin/routing/allowedmodel/add/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     model = AllowedModel.objects.get(name="claude-3-7-sonnet-20250219")
-    assert model.provider == "anthropic" and model.max_tokens == 300
+    assert model.deployments.get().provider == "anthropic" and model.max_tokens == 300
     assert ModelAlias.objects.get(alias="sonnet").target == model
 
 
@@ -98,7 +93,7 @@ def test_alias_may_not_shadow_a_model_name(admin_client, policy):
 
 def test_provider_secret_is_never_shown(admin_client, monkeypatch, policy):
     monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_TEAM_OPENAI", "sk-very-secret-provider-key-123")
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_TEAM_OPENAI")
+    Deployment.objects.filter(model__name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_TEAM_OPENAI")
     pk = AllowedModel.objects.get(name="gpt-4o-mini").pk
     html = admin_client.get(f"/admin/routing/allowedmodel/{pk}/change/").content.decode()
     assert "LLMPROXY_PROVIDER_KEY_TEAM_OPENAI is set" in html

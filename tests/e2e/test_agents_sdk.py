@@ -31,11 +31,10 @@ def get_weather(location: str) -> str:
 
 @pytest.fixture
 def agent_client(gateway_url, api_key, policy, fake_provider) -> Iterator[openai.AsyncOpenAI]:
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name=get_default_model(), litellm_model="openai/fake-agent",
-                                api_base=fake_provider.openai_base)  # fmt: skip
-    AllowedModel.objects.create(name=CLAUDE, litellm_model=f"anthropic/{CLAUDE}", api_base=fake_provider.anthropic_base)
+    create_model(get_default_model(), litellm_model="openai/fake-agent", api_base=fake_provider.openai_base)
+    create_model(CLAUDE, litellm_model=f"anthropic/{CLAUDE}", api_base=fake_provider.anthropic_base)
     client = openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=20)
     previous = _openai_shared.get_default_openai_client()
     set_tracing_disabled(True)

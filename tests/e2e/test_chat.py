@@ -219,12 +219,12 @@ def test_anthropic_routed_model_streams_in_openai_shape(openai_client, fake_prov
 def test_provider_key_comes_from_the_named_variable_and_never_leaks(
     openai_client, fake_provider, monkeypatch, transactional_db
 ):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
     monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_TEAM", "sk-team-secret-value-0001")
-    model = AllowedModel.objects.get(name="gpt-4o-mini")
-    model.api_key_env = "LLMPROXY_PROVIDER_KEY_TEAM"
-    model.save()
+    deployment = Deployment.objects.get(model__name="gpt-4o-mini")
+    deployment.api_key_env = "LLMPROXY_PROVIDER_KEY_TEAM"
+    deployment.save()
     openai_client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert fake_provider.last_request.headers["authorization"] == "Bearer sk-team-secret-value-0001"
     fake_provider.fail_next("status", status=400, body={"error": {"message": "bad key sk-team-secret-value-0001"}})
@@ -240,10 +240,10 @@ def test_model_with_an_api_base_never_gets_a_default_provider_key(openai_client,
 
 
 def test_missing_provider_key_variable_is_a_502_naming_no_secret(openai_client, fake_provider, transactional_db):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_UNSET")
-    AllowedModel.objects.get(name="gpt-4o-mini").save()
+    Deployment.objects.filter(model__name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_UNSET")
+    Deployment.objects.get(model__name="gpt-4o-mini").save()
     with pytest.raises(openai.APIStatusError) as caught:
         openai_client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert caught.value.status_code == 502

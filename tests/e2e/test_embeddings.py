@@ -23,11 +23,11 @@ SMALL_PRICE = Decimal("0.00000002")
 
 @pytest.fixture
 def embedding_models(policy, fake_provider) -> None:
-    from routing.models import AllowedModel, ModelAlias
+    from routing.models import ModelAlias
+    from routing.services import create_model
 
-    small = AllowedModel.objects.create(name=SMALL, litellm_model=f"openai/{SMALL}", api_base=fake_provider.openai_base)
-    AllowedModel.objects.create(name="ada", litellm_model="openai/text-embedding-ada-002",
-                                api_base=fake_provider.openai_base)  # fmt: skip
+    small = create_model(SMALL, litellm_model=f"openai/{SMALL}", api_base=fake_provider.openai_base)
+    create_model("ada", litellm_model="openai/text-embedding-ada-002", api_base=fake_provider.openai_base)
     ModelAlias.objects.create(alias="embed", target=small)
 
 
@@ -216,11 +216,11 @@ def test_wrong_method_is_a_405(gateway_url, api_key):
 
 
 def test_use_litellm_goes_through_litellm_aembedding(client, fake_provider):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    model = AllowedModel.objects.get(name=SMALL)
-    model.use_litellm = True
-    model.save()
+    deployment = Deployment.objects.get(model__name=SMALL)
+    deployment.use_litellm = True
+    deployment.save()
     floats = client.embeddings.create(model=SMALL, input=["p", "q"], encoding_format="float")
     assert "x-stainless-retry-count" in fake_provider.last_request.headers  # LiteLLM's OpenAI SDK client
     assert [item.embedding for item in floats.data] == [vector(SMALL, text, 1536) for text in ["p", "q"]]

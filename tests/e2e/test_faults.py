@@ -51,9 +51,20 @@ def test_provider_status_is_mapped(
     assert "llmproxy-no-key" not in response.text
     if status == 401:
         assert "gpt-4o-mini" in error["message"]
+    if expected_retry_after is not None:
+        # A provider that asks for time gets it: the model's only deployment cools down for that long, and callers
+        # get an immediate 503 meanwhile instead of a retry storm.
+        seen = len(fake_provider.requests)
+        cooling = post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO})
+        assert cooling.status_code == 503 and cooling.json()["error"]["code"] == "deployment_cooling_down"
+        assert 1 <= int(cooling.headers["retry-after"]) <= int(expected_retry_after)
+        assert len(fake_provider.requests) == seen
+        from api.gateway import gateway
+
+        gateway.health.reset()
     # The next request is served normally, and the log says what happened to each.
     assert post(gateway_url, api_key, {"model": "gpt-4o-mini", "messages": HELLO}).status_code == 200
-    failed, served = logged_rows()
+    failed, *_, served = logged_rows()
     assert (failed.status, failed.end_reason, failed.error_code) == (expected_status, "provider_error", error["code"])
     assert (served.status, served.end_reason) == (200, "completed")
 
@@ -74,11 +85,9 @@ def test_invalid_json_from_the_provider_is_a_502(gateway_url, api_key, policy, f
 
 
 def test_provider_timeout_is_a_504_within_the_model_timeout(gateway_url, api_key, policy, fake_provider):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(
-        name="slowpoke", litellm_model="openai/fake-slow", api_base=fake_provider.openai_base, timeout_seconds=1
-    )
+    create_model("slowpoke", litellm_model="openai/fake-slow", api_base=fake_provider.openai_base, timeout_seconds=1)
     fake_provider.fail_next("slow", delay=5)
     response = post(gateway_url, api_key, {"model": "slowpoke", "messages": HELLO})
     assert response.status_code == 504
@@ -87,9 +96,9 @@ def test_provider_timeout_is_a_504_within_the_model_timeout(gateway_url, api_key
 
 
 def test_unreachable_provider_is_a_502(gateway_url, api_key, policy):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="nowhere", litellm_model="openai/x", api_base=f"http://127.0.0.1:{free_port()}/v1")
+    create_model("nowhere", litellm_model="openai/x", api_base=f"http://127.0.0.1:{free_port()}/v1")
     response = post(gateway_url, api_key, {"model": "nowhere", "messages": HELLO})
     assert response.status_code == 502
     assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable"
@@ -145,12 +154,12 @@ def test_sdk_sees_a_cut_stream_as_an_error(openai_client, fake_provider):
 def test_provider_refusing_our_credentials_names_the_model_not_the_key(
     gateway_url, api_key, policy, fake_provider, monkeypatch
 ):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
     secret = "sk-provider-secret-0123456789abcdef"
     monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_FAKE", secret)
-    AllowedModel.objects.create(
-        name="keyed",
+    create_model(
+        "keyed",
         litellm_model="openai/fake-keyed",
         api_base=fake_provider.openai_base,
         api_key_env="LLMPROXY_PROVIDER_KEY_FAKE",
@@ -164,9 +173,9 @@ def test_provider_refusing_our_credentials_names_the_model_not_the_key(
 
 
 def test_dns_failure_is_a_502_and_the_next_request_is_served(gateway_url, api_key, policy):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="no-dns", litellm_model="openai/x", api_base="http://no-such-host.invalid/v1")
+    create_model("no-dns", litellm_model="openai/x", api_base="http://no-such-host.invalid/v1")
     response = post(gateway_url, api_key, {"model": "no-dns", "messages": HELLO})
     assert response.status_code == 502
     assert assert_openai_error_shape(response.json())["code"] == "provider_unreachable"
@@ -176,11 +185,9 @@ def test_dns_failure_is_a_502_and_the_next_request_is_served(gateway_url, api_ke
 def test_provider_stalling_mid_stream_ends_with_a_timeout_event_within_the_model_timeout(
     gateway_url, api_key, policy, fake_provider
 ):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(
-        name="staller", litellm_model="openai/fake-stall", api_base=fake_provider.openai_base, timeout_seconds=1
-    )
+    create_model("staller", litellm_model="openai/fake-stall", api_base=fake_provider.openai_base, timeout_seconds=1)
     fake_provider.fail_next("stall", after=2)
     body = {"model": "staller", "messages": [{"role": "user", "content": "REPEAT 20"}], "stream": True}
     response = post(gateway_url, api_key, body)
@@ -196,11 +203,9 @@ def test_provider_stalling_mid_stream_ends_with_a_timeout_event_within_the_model
 
 
 def test_retries_happen_only_before_the_first_byte(gateway_url, api_key, policy, fake_provider):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(
-        name="retrying", litellm_model="openai/fake-retry", api_base=fake_provider.openai_base, num_retries=1
-    )
+    create_model("retrying", litellm_model="openai/fake-retry", api_base=fake_provider.openai_base, num_retries=1)
     fake_provider.fail_next("status", status=503)
     assert post(gateway_url, api_key, {"model": "retrying", "messages": HELLO}).status_code == 200
     assert len(fake_provider.requests) == 2  # the failure, then the retry

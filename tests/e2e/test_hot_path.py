@@ -35,11 +35,11 @@ def test_direct_relay_forwards_the_providers_bytes(gateway_url, api_key, policy,
 
 
 def test_use_litellm_forces_the_litellm_path(gateway_url, api_key, policy, fake_provider):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    model = AllowedModel.objects.get(name="gpt-4o-mini")
-    model.use_litellm = True
-    model.save()
+    deployment = Deployment.objects.get(model__name="gpt-4o-mini")
+    deployment.use_litellm = True
+    deployment.save()
     response = post(gateway_url, api_key, stream=True)
     assert response.status_code == 200 and response.text.endswith("data: [DONE]\n\n")
     assert "x-stainless-retry-count" in fake_provider.last_request.headers  # LiteLLM's OpenAI SDK client

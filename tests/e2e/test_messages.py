@@ -33,11 +33,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def claude_models(policy, fake_provider, monkeypatch) -> None:
-    from routing.models import AllowedModel, ModelAlias
+    from routing.models import ModelAlias
+    from routing.services import create_model
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    sonnet = AllowedModel.objects.create(name=SONNET, api_base=fake_provider.anthropic_base,
-                                         api_key_env="ANTHROPIC_API_KEY")  # fmt: skip
+    sonnet = create_model(SONNET, api_base=fake_provider.anthropic_base, api_key_env="ANTHROPIC_API_KEY")
     ModelAlias.objects.create(alias="sonnet", target=sonnet)
 
 
@@ -257,11 +257,11 @@ def test_client_disconnect_closes_the_provider_stream(gateway_url, api_key, clau
 
 
 def test_use_litellm_does_not_take_anthropic_models_off_the_native_relay(anthropic_client, fake_provider):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    model = AllowedModel.objects.get(name=SONNET)
-    model.use_litellm = True
-    model.save()
+    deployment = Deployment.objects.get(model__name=SONNET)
+    deployment.use_litellm = True
+    deployment.save()
     with anthropic_client.messages.stream(model=SONNET, max_tokens=10, messages=HELLO) as stream:
         assert stream.get_final_message().content[0].text
     # LiteLLM would send its own fixed anthropic-version; the relay sends the caller's

@@ -53,11 +53,10 @@ def test_a_fault_gets_the_same_code_and_words_on_every_path(gateway_url, api_key
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-3-5-sonnet-20241022"])
 def test_a_refused_connection_is_unreachable_on_every_path(gateway_url, api_key, policy, model):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    target = AllowedModel.objects.get(name=model)
     base = f"http://127.0.0.1:{free_port()}" + ("/v1" if model.startswith("gpt") else "")
-    AllowedModel.objects.filter(pk=target.pk).update(api_base=base)
+    Deployment.objects.filter(model__name=model).update(api_base=base)
     from routing.versioning import bump_policy_version
 
     bump_policy_version()

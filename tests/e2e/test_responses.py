@@ -33,13 +33,12 @@ TEXT_TAIL = ["response.output_text.done", "response.content_part.done", "respons
 
 @pytest.fixture
 def responses_models(policy, fake_provider) -> None:
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name=PRICED, litellm_model="openai/gpt-4o-mini", api_base=fake_provider.openai_base)
+    create_model(PRICED, litellm_model="openai/gpt-4o-mini", api_base=fake_provider.openai_base)
     base = fake_provider.openai_base
-    AllowedModel.objects.create(name="capped-20", litellm_model="openai/fake-capped", api_base=base, max_tokens=20)
-    AllowedModel.objects.create(name=CLAUDE, litellm_model=f"anthropic/{CLAUDE}", api_base=fake_provider.anthropic_base,
-                                max_tokens=50)  # fmt: skip
+    create_model("capped-20", litellm_model="openai/fake-capped", api_base=base, max_tokens=20)
+    create_model(CLAUDE, litellm_model=f"anthropic/{CLAUDE}", api_base=fake_provider.anthropic_base, max_tokens=50)
 
 
 @pytest.fixture
@@ -376,20 +375,20 @@ def test_missing_key_is_a_401_and_wrong_method_a_405(gateway_url, api_key, respo
                                                       ("openai_like/fake-like", "/v1/chat/completions")])  # fmt: skip
 def test_self_hosted_servers(client, fake_provider, litellm_model, path):
     """vLLM serves /responses itself; a generic OpenAI-compatible server goes through LiteLLM's bridge to its chat."""
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="self-hosted", litellm_model=litellm_model, api_base=fake_provider.openai_base)
+    create_model("self-hosted", litellm_model=litellm_model, api_base=fake_provider.openai_base)
     response = client.responses.create(model="self-hosted", input="hi there")
     assert response.output_text == "Hello! You said: hi there" and response.usage.output_tokens == 5
     assert fake_provider.last_request.path == path
 
 
 def test_use_litellm_goes_through_litellm_aresponses(client, fake_provider):
-    from routing.models import AllowedModel
+    from routing.models import Deployment
 
-    model = AllowedModel.objects.get(name=PRICED)
-    model.use_litellm = True
-    model.save()
+    deployment = Deployment.objects.get(model__name=PRICED)
+    deployment.use_litellm = True
+    deployment.save()
     response = client.responses.create(model=PRICED, input="hi there")
     assert fake_provider.last_request.headers["user-agent"].startswith("litellm/")  # LiteLLM's HTTP client
     assert fake_provider.last_request.path == "/v1/responses" and response.id.startswith("resp_fake_")

@@ -15,10 +15,12 @@ EMBEDDING_EXAMPLES = EXAMPLES  # two requests each: the body, then a broken copy
 
 @pytest.fixture
 def embedding_models(policy, fake_provider) -> None:
-    from routing.models import AllowedModel, ModelAlias
+    from routing.models import ModelAlias
+    from routing.services import create_model
 
-    small = AllowedModel.objects.create(name="embed-small", litellm_model="openai/fake-embedding-3-small",
-                                        api_base=fake_provider.openai_base)  # fmt: skip
+    small = create_model(
+        "embed-small", litellm_model="openai/fake-embedding-3-small", api_base=fake_provider.openai_base
+    )
     ModelAlias.objects.create(alias="embed-alias", target=small)
 
 

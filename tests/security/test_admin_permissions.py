@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from keys.services import create_api_key
 from lockout.models import FailedLogin
-from routing.models import AllowedModel, ModelAlias
+from routing.models import AllowedModel, Deployment, ModelAlias
+from routing.services import create_model
 from tests.support.admin_users import logged_in, staff_user
 from usage.models import DailyUsage, RequestLog
 
@@ -80,8 +81,9 @@ def action_names(model: type, superuser) -> list[str]:
 
 
 def every_row() -> dict[str, list[dict]]:
+    """Every row an admin page of ours could change: our admins' models and the models edited inline."""
     return {model._meta.label: [model_to_dict(obj) for obj in model._default_manager.order_by("pk")]
-            for model in our_models()}  # fmt: skip
+            for model in [*our_models(), Deployment]}  # fmt: skip
 
 
 @pytest.fixture
@@ -93,7 +95,7 @@ def superuser():
 def walk_data(superuser) -> None:
     """One object of each of our models, each showing MARKER on its pages."""
     key = create_api_key(name=f"{MARKER}-key", rpm_limit=5).api_key
-    model = AllowedModel.objects.create(name=f"{MARKER}-model", litellm_model="openai/gpt-4o")
+    model = create_model(f"{MARKER}-model", litellm_model="openai/gpt-4o")
     ModelAlias.objects.create(alias=f"{MARKER}-alias", target=model)
     now = timezone.now()
     RequestLog.objects.create(created_at=now, api_key=key, key_name=key.name, requested_model=model.name,

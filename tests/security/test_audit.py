@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from keys.models import ApiKey
 from routing.models import AllowedModel, ModelAlias
+from tests.support.admin_forms import add_model_data, change_model_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,31 +16,10 @@ def entries_for(obj) -> list[LogEntry]:
     return list(LogEntry.objects.filter(content_type=content_type, object_id=str(obj.pk)).order_by("action_time"))
 
 
-def change_form_data(model: AllowedModel, **changes) -> dict:
-    data = {
-        "name": model.name,
-        "enabled": "on" if model.enabled else "",
-        "max_tokens": model.max_tokens or "",
-        "litellm_model": model.litellm_model,
-        "api_base": model.api_base,
-        "api_key_env": model.api_key_env,
-        "timeout_seconds": model.timeout_seconds or "",
-        "num_retries": model.num_retries if model.num_retries is not None else "",
-        "aliases-TOTAL_FORMS": "0",
-        "aliases-INITIAL_FORMS": "0",
-    }
-    for alias_index, alias in enumerate(model.aliases.all()):
-        data[f"aliases-{alias_index}-id"] = alias.pk
-        data[f"aliases-{alias_index}-target"] = model.pk
-        data[f"aliases-{alias_index}-alias"] = alias.alias
-        data["aliases-TOTAL_FORMS"] = data["aliases-INITIAL_FORMS"] = str(alias_index + 1)
-    return {**data, **changes}
-
-
 def test_editing_a_models_cap_records_who_and_old_to_new(admin_client, admin_user, policy):
     model = AllowedModel.objects.get(name="capped")
     response = admin_client.post(
-        f"/admin/routing/allowedmodel/{model.pk}/change/", change_form_data(model, max_tokens="100")
+        f"/admin/routing/allowedmodel/{model.pk}/change/", change_model_data(model, max_tokens=100)
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     entry = entries_for(model)[-1]
@@ -49,7 +29,7 @@ def test_editing_a_models_cap_records_who_and_old_to_new(admin_client, admin_use
 
 def test_inline_alias_and_list_edits_are_recorded(admin_client, policy):
     model = AllowedModel.objects.get(name="gpt-4o-mini")
-    data = change_form_data(model)
+    data = change_model_data(model)
     data.update({"aliases-0-alias": "quick", "aliases-TOTAL_FORMS": "2", "aliases-1-alias": "cheap"})
     assert admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", data).status_code == 302
     message = entries_for(model)[-1].get_change_message()
@@ -65,6 +45,28 @@ def test_inline_alias_and_list_edits_are_recorded(admin_client, policy):
     changelist[f"form-{index}-enabled"] = ""
     assert admin_client.post("/admin/routing/allowedmodel/", changelist).status_code == 302
     assert entries_for(model)[-1].get_change_message() == "Changed Enabled: True → False."
+
+
+def test_deployment_edits_on_the_model_page_are_recorded_with_old_and_new_values(admin_client, fake_provider):
+    east = {"name": "east", "litellm_model": "openai/a", "api_base": fake_provider.openai_base}
+    response = admin_client.post("/admin/routing/allowedmodel/add/", add_model_data("pool", deployments=[east]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    model = AllowedModel.objects.get(name="pool")
+    assert entries_for(model)[-1].get_change_message() == "Added. Added deployment “east”."
+
+    moved = "http://10.0.0.9:8000/v1"
+    west = {"name": "west", "litellm_model": "openai/b", "priority": 1}
+    data = change_model_data(model, deployments={0: {"api_base": moved, "weight": 4}}, new_deployments=[west])
+    assert admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", data).status_code == 302
+    message = entries_for(model)[-1].get_change_message()
+    assert message == (
+        f"Added deployment “west”. Changed Api base: {fake_provider.openai_base} → {moved} and Weight: 1 → 4 "
+        "for deployment “east”."
+    )
+
+    data = change_model_data(model, deployments={1: {"DELETE": "on"}})
+    assert admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", data).status_code == 302
+    assert entries_for(model)[-1].get_change_message() == "Deleted deployment “west”."
 
 
 def test_alias_retarget_is_recorded(admin_client, policy):
@@ -104,7 +106,7 @@ def test_key_edits_and_the_revoke_action_are_recorded_without_the_hash(admin_cli
 
 def test_audit_trail_is_visible_and_read_only_in_the_admin(admin_client, policy):
     model = AllowedModel.objects.get(name="capped")
-    admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", change_form_data(model, max_tokens="7"))
+    admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", change_model_data(model, max_tokens=7))
     listing = admin_client.get("/admin/admin/logentry/")
     assert listing.status_code == 200
     html = listing.content.decode()

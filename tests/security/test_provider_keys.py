@@ -6,14 +6,17 @@ DATABASE_URL, …) as a bearer token to a host of their choice, nor learn whethe
 
 import logging
 import os
+import re
 
 import openai
 import pytest
 from django.test import override_settings
 
-from routing.models import AllowedModel
+from routing.models import AllowedModel, Deployment
 from routing.policy_io import PolicyFileError, validate_policy_data
 from routing.provider_keys import is_allowed_provider_key_var
+from routing.services import create_model
+from tests.support.admin_forms import add_model_data, change_model_data
 from tests.support.admin_users import logged_in, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,31 +43,35 @@ def test_the_operators_list_admits_its_variables_but_never_the_servers_own_secre
             assert not is_allowed_provider_key_var(name)
 
 
-def add_form(**values) -> dict:
-    data = {"name": "evil", "litellm_model": "openai/gpt-4o", "enabled": "on", "aliases-TOTAL_FORMS": "0",
-            "aliases-INITIAL_FORMS": "0"}  # fmt: skip
-    return {**data, **values}
+ATTACKER = {"api_base": "http://attacker.example/v1", "api_key_env": "DJANGO_SECRET_KEY"}
+
+
+def add_form(api_key_env: str = "", api_base: str = "", **values) -> dict:
+    deployment = {"litellm_model": "openai/gpt-4o", "api_base": api_base, "api_key_env": api_key_env}
+    return add_model_data("evil", deployments=[deployment], **values)
+
+
+def provider_settings(model: AllowedModel) -> list[tuple[str, str]]:
+    return list(model.deployments.order_by("id").values_list("api_base", "api_key_env"))
 
 
 def test_a_model_editor_without_the_permission_cannot_set_api_base_or_key_variable():
     editor = logged_in(staff_user("editor", *MODEL_EDITOR_PERMISSIONS))
     page = editor.get("/admin/routing/allowedmodel/add/").content.decode()
-    assert 'name="api_base"' not in page and 'name="api_key_env"' not in page
-    response = editor.post(
-        "/admin/routing/allowedmodel/add/",
-        add_form(api_base="http://attacker.example/v1", api_key_env="DJANGO_SECRET_KEY"),
-    )
+    assert 'name="deployments-0-litellm_model"' in page  # the deployment row is there, its provider settings are not
+    assert not re.search(r'name="deployments-[^"]*-(api_base|api_key_env)"', page)  # not in the blank row either
+    response = editor.post("/admin/routing/allowedmodel/add/", add_form(**ATTACKER))
     assert response.status_code == 302, response.content.decode()[:3000]
     model = AllowedModel.objects.get(name="evil")
-    assert (model.api_base, model.api_key_env) == ("", "")  # the posted values were ignored
+    assert provider_settings(model) == [("", "")]  # the posted values were ignored
 
-    response = editor.post(
-        f"/admin/routing/allowedmodel/{model.pk}/change/",
-        add_form(api_base="http://attacker.example/v1", api_key_env="OPENAI_API_KEY", max_tokens="7"),
-    )
+    edited, added = {**ATTACKER, "api_key_env": "OPENAI_API_KEY"}, {"litellm_model": "openai/gpt-4o", **ATTACKER}
+    data = change_model_data(model, deployments={0: edited}, new_deployments=[added], max_tokens=7)
+    response = editor.post(f"/admin/routing/allowedmodel/{model.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     model.refresh_from_db()
-    assert (model.api_base, model.api_key_env, model.max_tokens) == ("", "", 7)
+    assert model.max_tokens == 7
+    assert provider_settings(model) == [("", ""), ("", "")]  # neither the edited row nor the added one took them
 
 
 def test_a_provider_admin_may_name_only_allowed_variables():
@@ -80,13 +87,14 @@ def test_a_provider_admin_may_name_only_allowed_variables():
         add_form(api_base="http://127.0.0.1:9/v1", api_key_env="LLMPROXY_PROVIDER_KEY_TEAM"),
     )
     assert response.status_code == 302
-    assert AllowedModel.objects.get(name="evil").api_key_env == "LLMPROXY_PROVIDER_KEY_TEAM"
+    assert provider_settings(AllowedModel.objects.get(name="evil")) == [("http://127.0.0.1:9/v1",
+                                                                         "LLMPROXY_PROVIDER_KEY_TEAM")]  # fmt: skip
 
 
 def test_the_model_page_tells_whether_a_variable_is_set_only_for_allowed_names(admin_client, monkeypatch, policy):
     monkeypatch.setenv("LLMPROXY_PROVIDER_KEY_TEAM", "sk-team-value-0123456789")
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_TEAM")
-    AllowedModel.objects.filter(name="capped").update(api_key_env="DJANGO_SECRET_KEY")  # written around the admin
+    Deployment.objects.filter(model__name="gpt-4o-mini").update(api_key_env="LLMPROXY_PROVIDER_KEY_TEAM")
+    Deployment.objects.filter(model__name="capped").update(api_key_env="DJANGO_SECRET_KEY")  # around the admin
     allowed = AllowedModel.objects.get(name="gpt-4o-mini")
     refused = AllowedModel.objects.get(name="capped")
     page = admin_client.get(f"/admin/routing/allowedmodel/{allowed.pk}/change/").content.decode()
@@ -105,8 +113,8 @@ def test_import_refuses_a_servers_secret_as_provider_key():
 def test_a_refused_variable_is_never_sent_even_if_the_row_bypassed_the_checks(
     openai_client, fake_provider, caplog, transactional_db
 ):
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="DJANGO_SECRET_KEY")
-    AllowedModel.objects.get(name="gpt-4o-mini").save()  # save() bumps the policy version, clean() never ran
+    Deployment.objects.filter(model__name="gpt-4o-mini").update(api_key_env="DJANGO_SECRET_KEY")
+    Deployment.objects.get(model__name="gpt-4o-mini").save()  # save() bumps the policy version, clean() never ran
     caplog.set_level(logging.ERROR)
     with pytest.raises(openai.APIStatusError) as caught:
         openai_client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
@@ -118,24 +126,10 @@ def test_a_refused_variable_is_never_sent_even_if_the_row_bypassed_the_checks(
 
 
 def test_a_refused_variable_on_an_older_row_is_shown_to_an_editor_who_cannot_change_it():
-    model = AllowedModel.objects.create(name="legacy", litellm_model="openai/gpt-4o")
-    AllowedModel.objects.filter(pk=model.pk).update(api_key_env="TEAM_OPENAI_KEY")  # named before the rule existed
+    model = create_model("legacy", litellm_model="openai/gpt-4o")
+    model.deployments.update(api_key_env="TEAM_OPENAI_KEY")  # named before the rule existed
     editor = logged_in(staff_user("editor", *MODEL_EDITOR_PERMISSIONS))
-    response = editor.post(f"/admin/routing/allowedmodel/{model.pk}/change/", add_form(name="legacy", max_tokens="7"))
-    assert response.status_code == 200
-    assert "TEAM_OPENAI_KEY is not a provider-key variable" in response.content.decode()
-    model.refresh_from_db()
-    assert model.max_tokens is None
-
-
-def test_a_list_edit_of_such_a_row_shows_the_problem_instead_of_failing(admin_client):
-    model = AllowedModel.objects.create(name="legacy", litellm_model="openai/gpt-4o")
-    AllowedModel.objects.filter(pk=model.pk).update(api_key_env="TEAM_OPENAI_KEY")
-    response = admin_client.post(
-        "/admin/routing/allowedmodel/",
-        {"form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-0-id": model.pk, "form-0-max_tokens": "7",
-         "form-0-enabled": "on", "_save": "Save"},
-    )  # fmt: skip
+    response = editor.post(f"/admin/routing/allowedmodel/{model.pk}/change/", change_model_data(model, max_tokens=7))
     assert response.status_code == 200
     assert "TEAM_OPENAI_KEY is not a provider-key variable" in response.content.decode()
     model.refresh_from_db()

@@ -13,7 +13,7 @@ from django.test import override_settings
 from keys.hashing import hash_key, hashes_match
 from keys.lookup import InvalidApiKey, KeyCache
 from keys.services import create_api_key
-from routing.models import AllowedModel
+from routing.models import AllowedModel, Deployment
 from tests.keys.test_keys import authenticate
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ def test_without_a_pepper_existing_sha256_keys_keep_working():
 @pytest.fixture
 def model_with_provider_secret(monkeypatch, policy) -> AllowedModel:
     monkeypatch.setenv("OPENAI_API_KEY", PROVIDER_SECRET)
-    AllowedModel.objects.filter(name="gpt-4o-mini").update(api_key_env="OPENAI_API_KEY")
+    Deployment.objects.filter(model__name="gpt-4o-mini").update(api_key_env="OPENAI_API_KEY")
     return AllowedModel.objects.get(name="gpt-4o-mini")
 
 

@@ -28,9 +28,9 @@ def post(gateway_url: str, key: str, timeout: float = 30, **body) -> httpx.Respo
 
 
 def add_model(name: str, **fields) -> None:
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name=name, **fields)
+    create_model(name, **fields)
 
 
 @pytest.fixture

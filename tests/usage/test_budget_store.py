@@ -46,9 +46,9 @@ def key_record(name: str):
 
 def test_spend_survives_losing_the_counter_store(gateway_url, fake_provider, limit_backend):
     from keys.services import create_api_key
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
+    create_model("gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
     key = create_api_key(name="spender", max_budget_usd="0.00001", budget_period="day").plaintext
     assert post(gateway_url, key, model="gpt-4o").status_code == 200  # ~$0.000055: the budget is spent
     wait_for_rows(1)

@@ -80,9 +80,9 @@ def test_tokens_per_minute_count_the_tokens_actually_used(gateway_url, policy, l
 
 
 def test_budget_stops_a_key_once_spent(gateway_url, fake_provider, limit_backend):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
+    create_model("gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
     key = limited_key(max_budget_usd="0.00001", budget_period="day")
     assert post(gateway_url, key, model="gpt-4o").status_code == 200  # costs ~$0.000055: the budget is spent
     time.sleep(0.3)  # the spend is settled right after the answer, off the request path

@@ -47,9 +47,9 @@ def test_stream_with_include_usage_forwards_exactly_one_usage_chunk(openai_clien
 
 
 def test_known_model_gets_a_cost(gateway_url, api_key, fake_provider):
-    from routing.models import AllowedModel
+    from routing.services import create_model
 
-    AllowedModel.objects.create(name="gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
+    create_model("gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
     client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0)
     client.chat.completions.create(model="gpt-4o", messages=HELLO)
     [row] = wait_for_rows(1)
