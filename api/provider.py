@@ -39,6 +39,9 @@ def litellm_module() -> Any:
     # /v1/messages for OpenAI models: LiteLLM's chat-completions adapter, not its Responses adapter (whose stream
     # imports LiteLLM's proxy server, absent here); other providers take that adapter anyway.
     litellm.use_chat_completions_url_for_anthropic_messages = True
+    # LiteLLM's OpenAI embeddings call turns the max_retries=0 we pass into its default of 2 (`max_retries or
+    # litellm.DEFAULT_MAX_RETRIES`), so the SDK would retry a failing deployment twice before failover could move on.
+    litellm.DEFAULT_MAX_RETRIES = 0
     return litellm
 
 

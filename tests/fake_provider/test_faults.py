@@ -23,8 +23,9 @@ def test_status_fault_is_served_once_in_each_wire_shape(fake_provider):
     limited = chat(fake_provider)
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "7")
     assert limited.json() == {
-        "error": {"message": "fake provider error 429", "type": "server_error", "param": None, "code": None}
-    }
+        "error": {"message": "fake provider error 429", "type": "requests", "param": None,
+                  "code": "rate_limit_exceeded"}
+    }  # fmt: skip
     assert messages(fake_provider).json() == {
         "type": "error",
         "error": {"type": "api_error", "message": "fake provider error 503"},

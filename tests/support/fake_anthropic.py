@@ -7,8 +7,10 @@ it at `POST /v1/messages`, non-streaming and streaming.
   "anthropic-version: header is required".
 - Body: an unknown top-level field is a 400 "<field>: Extra inputs are not permitted"; a missing `max_tokens` or
   `messages` a 400 "<field>: Field required"; a model id not starting with "claude-" or "fake-" a 404
-  `not_found_error` "model: <id>" (https://docs.anthropic.com/en/api/errors). `system` is a string or text blocks;
-  `stop_sequences` end the reply (stop_reason "stop_sequence"); `max_tokens` cuts it (stop_reason "max_tokens");
+  `not_found_error` "model: <id>" (https://docs.anthropic.com/en/api/errors); a prompt (system and messages) over
+  the model's window (fake_wire.context_window) a 400 `invalid_request_error` "prompt is too long: M tokens > N
+  maximum" (https://docs.anthropic.com/en/docs/build-with-claude/context-windows). `system` is a string or text
+  blocks; `stop_sequences` end the reply (stop_reason "stop_sequence"); `max_tokens` cuts it (stop_reason "max_tokens");
   with `tools` (and tool_choice not "none") the reply is a `tool_use` block (stop_reason "tool_use"), and a
   `tool_result` in the last user message is answered "Tool said: ...".
 - Usage: `input_tokens`, `output_tokens`, and always `cache_creation_input_tokens` / `cache_read_input_tokens`
@@ -18,6 +20,8 @@ it at `POST /v1/messages`, non-streaming and streaming.
   tokens), `content_block_start`, `ping`, `content_block_delta` (`text_delta` or `input_json_delta`)…,
   `content_block_stop`, `message_delta` (stop_reason, stop_sequence, `usage.output_tokens`), `message_stop`; a
   failing stream sends `event: error` with `{"type": "error", "error": {"type": "overloaded_error", ...}}`.
+- A 429 is `rate_limit_error` (its `retry-after` header set by the fault), a 529 `overloaded_error`, a 500
+  `api_error` (https://docs.anthropic.com/en/api/errors, https://docs.anthropic.com/en/api/rate-limits).
 """
 
 from typing import Any
@@ -30,10 +34,12 @@ from tests.support.fake_wire import (
     Reply,
     block_text,
     content_text,
+    context_window,
     dumps,
     finish,
     limit_of,
     pieces,
+    prompt_tokens,
     reply_text,
     says_cache,
     tool_call,
@@ -92,6 +98,12 @@ def anthropic_refusal(body: dict) -> tuple[int, dict] | None:
             return 400, anthropic_error(400, f"{field}: Field required")
     if not anthropic_serves(body["model"]):
         return 404, anthropic_error(404, f"model: {body['model']}")
+    window = context_window(body["model"])
+    messages = [message for message in body.get("messages") or [] if isinstance(message, dict)]
+    texts = [content_text(body.get("system")), *(block_text(message.get("content")) for message in messages)]
+    used = prompt_tokens(*texts)
+    if window is not None and used > window:
+        return 400, anthropic_error(400, f"prompt is too long: {used} tokens > {window} maximum")
     return None
 
 

@@ -27,6 +27,7 @@ class WireFormat:
     big_line: Callable[[dict, int, int, int | None], list[Event]] | None = None  # (body, number, size, chunks)
     header_refusal: Callable[[dict[str, str]], Refusal] = lambda headers: None
     bad_json_event: bytes = b""  # the `event:` line before a data line that is not JSON
+    indent: bool = True  # error bodies indented as OpenAI sends them; Anthropic's are compact
 
 
 def openai_big_line(body: dict, number: int, size: int, chunks: int | None) -> list[Event]:
@@ -54,7 +55,7 @@ def wire_formats(responses: ResponsesApi) -> dict[str, WireFormat]:
             error=anthropic.anthropic_error, refusal=anthropic.anthropic_refusal, json=anthropic.anthropic_json,
             stream=anthropic.anthropic_stream, header_refusal=anthropic.anthropic_header_refusal,
             stream_error=lambda body, number, sent: [anthropic.anthropic_stream_error()],
-            bad_json_event=b"event: message_start\n",
+            bad_json_event=b"event: message_start\n", indent=False,
         ),
         "models": WireFormat(error=wire.openai_error, refusal=lambda body: None, json=lambda body, number: wire.MODELS),
     }  # fmt: skip

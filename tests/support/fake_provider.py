@@ -25,6 +25,8 @@ Faults, queued FIFO, each consumed by the next request to a known route, in that
     provider.fail_next("big_line", size=N)    # stream: after the role chunk, one content delta of N characters in
                                               # ONE SSE line (a base64 image/audio delta), then the normal reply
                                               # (Chat Completions and Responses; Anthropic answers normally)
+    provider.fail_always("status", status=500)  # any fault above, on EVERY request to a known route (after the
+                                              # queued ones) until provider.heal() or reset(): a dead deployment
 
 Provider behaviours the fake models (each as the provider documents it; the README lists them too):
 - OpenAI: an id the provider does not serve is a 404 `model_not_found` with OpenAI's error body (served: ids
@@ -45,13 +47,27 @@ Provider behaviours the fake models (each as the provider documents it; the READ
   https://docs.anthropic.com/en/api/errors); the key (`x-api-key` or Bearer) and `anthropic-version` headers are
   required; a non-Claude id is a 404; cache usage fields are always present (see fake_anthropic.py).
 - Both: server-sent events of any line length (a "big_line" fault sends a delta line of several MiB).
+- Context windows: an id containing "-small-context" has a window of 1000 tokens (a prompt counts characters / 4);
+  a longer prompt is refused as each provider refuses it: Chat Completions 400 `context_length_exceeded` "This
+  model's maximum context length is N tokens. However, your messages resulted in M tokens. ..." (param "messages";
+  https://platform.openai.com/docs/guides/error-codes), Responses 400 `context_length_exceeded` (param "input"),
+  Anthropic 400 `invalid_request_error` "prompt is too long: M tokens > N maximum"
+  (https://docs.anthropic.com/en/docs/build-with-claude/context-windows). LiteLLM maps both texts to
+  ContextWindowExceededError (litellm_core_utils/exception_mapping_utils.py).
+- Rate limits: a 429 is OpenAI's `{"type": "requests", "code": "rate_limit_exceeded"}` or Anthropic's
+  `rate_limit_error`, with the `retry-after` header the fault names
+  (https://platform.openai.com/docs/guides/rate-limits, https://docs.anthropic.com/en/api/rate-limits).
+- OpenAI's error bodies come indented by 4 spaces with a final newline, as OpenAI's API sends them (LiteLLM finds
+  '"code": "context_length_exceeded"' in that text); Anthropic's are compact.
 
 Faults are consumed only by requests to a known route. "cut" closes the transport behind uvicorn's `send`
 (the real socket, as a crashed provider would), so uvicorn sends no 500 and logs nothing.
 `disconnects` counts requests whose client went away before the answer was complete (during "slow", "hang",
 "stall", or between streamed chunks: set `chunk_delay`); `disconnect_times` holds when (time.monotonic()).
 `stream_chunks = N` splits every streamed text into N chunks.
-Standalone: python -m tests.support.fake_provider --port 9000
+Standalone: python -m tests.support.fake_provider --port 9000 (--port 0: any free port, printed). Every fake also
+answers its control routes under /_fake/ (not recorded, no provider serves that path): fake_control.py, whose
+FakeProviderProcess drives a standalone fake with the same methods as this class.
 """
 
 import argparse
@@ -62,7 +78,6 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -71,11 +86,11 @@ import orjson
 import uvicorn
 
 from tests.support import fake_wire as wire
+from tests.support.fake_control import CONTROL_PREFIX, answer_control
+from tests.support.fake_exchange import Exchange, Interrupted, Receive, Send
 from tests.support.fake_formats import wire_formats
 from tests.support.fake_responses import ResponsesApi
 
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
 FAULT_KINDS = frozenset({"status", "slow", "cut", "invalid_json", "stream_error", "hang", "stall", "big_line"})
 ROUTES = {
     ("POST", "/v1/chat/completions"): "openai",
@@ -84,7 +99,6 @@ ROUTES = {
     ("POST", "/v1/responses"): "responses",
     ("GET", "/v1/models"): "models",
 }
-SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 
 
 @dataclass
@@ -106,84 +120,10 @@ class Fault:
     size: int = 1536 * 1024
 
 
-class Interrupted(Exception):
-    """The client went away, or the provider is stopping: drop this request."""
-
-
-class Exchange:
-    """One request being answered; notices the client going away while the answer is pending."""
-
-    def __init__(self, provider: "FakeProvider", receive: Receive, send: Send, headers: dict[str, str]) -> None:
-        self.provider, self.receive, self.raw_send, self.headers = provider, receive, send, headers
-        self.interrupted = asyncio.Event()
-        self.finished = False
-        self.gone = False
-        self.watcher = asyncio.create_task(self.watch())
-
-    async def watch(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
-        self.client_gone()
-
-    def client_gone(self) -> None:
-        if not self.finished and not self.gone:
-            self.gone = True
-            self.provider._count_disconnect()
-        self.interrupted.set()
-
-    async def wait(self, seconds: float | None) -> None:
-        if seconds is not None and seconds <= 0:
-            await asyncio.sleep(0)
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.interrupted.wait(), seconds)
-        if self.interrupted.is_set():
-            raise Interrupted
-
-    async def send(self, message: dict) -> None:
-        if message.get("type") == "http.response.body" and not message.get("more_body"):
-            self.finished = True
-        try:
-            await self.raw_send(message)
-        except Exception as exc:
-            if isinstance(exc, OSError) or type(exc).__name__ == "ClientDisconnected":
-                self.client_gone()
-                raise Interrupted from exc
-            raise
-        if self.interrupted.is_set() and not self.finished:
-            raise Interrupted
-
-    async def respond(self, status: int, body: bytes, content_type: bytes, headers: dict | None = None) -> None:
-        extra = [(str(k).lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
-        start = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *extra]
-        await self.send({"type": "http.response.start", "status": status, "headers": start})
-        await self.send({"type": "http.response.body", "body": body, "more_body": False})
-
-    async def json(self, status: int, payload: Any, headers: dict | None = None) -> None:
-        await self.respond(status, orjson.dumps(payload), b"application/json", headers)
-
-    async def stream(self, events: list[bytes], complete: bool = True, stall: bool = False) -> None:
-        await self.send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        for index, event in enumerate(events):
-            if index:
-                await self.wait(self.provider.chunk_delay)
-            await self.send({"type": "http.response.body", "body": event, "more_body": True})
-        if stall:
-            await self.wait(None)  # until the client gives up
-        if complete:
-            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-        else:
-            await self.drop_connection()
-
-    async def drop_connection(self) -> None:
-        """Close the socket under uvicorn's feet: no (further) bytes, no 500, no error log."""
-        self.finished = True
-        transport = getattr(getattr(self.raw_send, "__self__", None), "transport", None)
-        if transport is None:
-            raise ConnectionAbortedError("the fake provider drops this connection")
-        transport.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.watcher), 2)
+def make_fault(kind: str, options: dict[str, Any]) -> Fault:
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+    return Fault(kind, **{name: value for name, value in options.items() if value is not None})
 
 
 class FakeProvider:
@@ -195,6 +135,7 @@ class FakeProvider:
         self.chunk_delay = 0.0
         self.stream_chunks: int | None = None
         self._faults: deque[Fault] = deque()
+        self._always: Fault | None = None
         self._lock = threading.Lock()
         self._numbers = count(1)
         self.responses = ResponsesApi()  # the Responses API's stored responses (`store`, `previous_response_id`)
@@ -226,16 +167,24 @@ class FakeProvider:
             return self.requests[-1]
 
     def fail_next(self, kind: str, **options: Any) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        fault = Fault(kind, **{name: value for name, value in options.items() if value is not None})
+        fault = make_fault(kind, options)
         with self._lock:
             self._faults.append(fault)
+
+    def fail_always(self, kind: str, **options: Any) -> None:
+        fault = make_fault(kind, options)
+        with self._lock:
+            self._always = fault
+
+    def heal(self) -> None:
+        with self._lock:
+            self._always = None
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._always = None
             self.disconnects = 0
             self.disconnect_times.clear()
             self.responses.reset()
@@ -308,11 +257,13 @@ class FakeProvider:
         for name, value in scope["headers"]:
             key = name.decode("latin-1").lower()
             headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
+        if scope["path"].startswith(CONTROL_PREFIX):
+            return await answer_control(self, scope["method"], scope["path"], body, send)
         route = ROUTES.get((scope["method"], scope["path"]))
         recorded = RecordedRequest(scope["path"], headers, body if isinstance(body, dict) else {}, scope["method"])
         with self._lock:
             self.requests.append(recorded)
-            fault = self._faults.popleft() if route and self._faults else None
+            fault = (self._faults.popleft() if self._faults else self._always) if route else None
         exchange = Exchange(self, receive, send, headers)
         self._live.add(exchange)
         try:
@@ -333,13 +284,13 @@ class FakeProvider:
         if fault and kind in ("slow", "hang"):
             await exchange.wait(fault.delay if kind == "slow" else None)
         if fault and kind == "status":
-            return await exchange.json(fault.status, fault.body or form.error(fault.status), fault.headers)
+            return await exchange.json(fault.status, fault.body or form.error(fault.status), fault.headers, form.indent)
         if route == "models":
             return await exchange.json(200, wire.MODELS)
         if kind == "cut" and not stream:
             return await exchange.drop_connection()
         if kind == "stream_error" and not stream:
-            return await exchange.json(500, form.error(500, wire.STREAM_ERROR_MESSAGE))
+            return await exchange.json(500, form.error(500, wire.STREAM_ERROR_MESSAGE), indent=form.indent)
         if kind == "invalid_json":
             if not stream:
                 return await exchange.respond(200, b"{not json", b"application/json")
@@ -349,7 +300,7 @@ class FakeProvider:
             refusal = 400, form.error(400, "the request body is not valid JSON", "invalid_request_error")
         refusal = refusal or form.refusal(body)
         if refusal is not None:
-            return await exchange.json(*refusal)
+            return await exchange.json(*refusal, indent=form.indent)
         number = next(self._numbers)
         if not stream:
             return await exchange.json(200, form.json(body, number))

@@ -17,6 +17,10 @@ provider serves it at `POST /v1/responses`, non-streaming and streaming.
 - State: like the real API, a response is stored unless `store` is false; `previous_response_id` must name a stored
   response (its tokens count as input) or it is a 400 "Previous response with id 'x' not found."
   (`previous_response_not_found`, param `previous_response_id`). The store is in memory, per fake provider.
+- Context window: an input (instructions and input items) over the model's window (fake_wire.context_window: ids
+  containing "-small-context") is a 400 "Your input exceeds the context window of this model. Please adjust your
+  input and try again." (`context_length_exceeded`, param `input`), as OpenAI answers it
+  (https://platform.openai.com/docs/guides/error-codes).
 - Stream (https://platform.openai.com/docs/api-reference/responses-streaming): typed events `response.created`,
   `response.in_progress`, `response.output_item.added`, `response.content_part.added`,
   `response.output_text.delta`…, `response.output_text.done`, `response.content_part.done`,
@@ -35,11 +39,13 @@ from tests.support.fake_wire import (
     Event,
     EventKind,
     Reply,
+    context_window,
     dumps,
     finish,
     openai_reasoning_model,
     openai_serves,
     pieces,
+    prompt_tokens,
     reply_text,
     tool_call,
     word_count,
@@ -56,6 +62,7 @@ RESPONSES_FIELDS = frozenset(
     }
 )  # fmt: skip
 MIN_OUTPUT_TOKENS = 16
+CONTEXT_EXCEEDED = "Your input exceeds the context window of this model. Please adjust your input and try again."
 REASONING_TOKENS = 8
 TEXT_PART_TYPES = ("input_text", "output_text", "text")
 
@@ -123,6 +130,10 @@ class ResponsesApi:
         if previous is not None and previous not in self.stored:
             message = f"Previous response with id '{previous}' not found."
             return 400, responses_error(message, "previous_response_id", "previous_response_not_found")
+        window = context_window(model)
+        texts = [str(body.get("instructions") or ""), *(item_text(item) for item in input_items(body))]
+        if window is not None and prompt_tokens(*texts) > window:
+            return 400, responses_error(CONTEXT_EXCEEDED, "input", "context_length_exceeded")
         return None
 
     def plan(self, body: dict) -> Reply:

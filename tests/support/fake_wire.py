@@ -29,6 +29,11 @@ MODELS = {
     ],
 }
 EventKind = Literal["head", "content", "tail"]
+# Context windows: an id containing SMALL_CONTEXT_MARKER ("fake-model-small-context", "claude-x-small-context") has a
+# window of SMALL_CONTEXT_WINDOW tokens, a prompt counting characters / 4 (rounded up), so a test fills it with a
+# prompt of a few thousand characters. Other ids have no window.
+SMALL_CONTEXT_MARKER = "-small-context"
+SMALL_CONTEXT_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,15 @@ def pieces(text: str, count: int | None) -> list[str]:
     return words or ([text] if text else [])
 
 
+def context_window(model: Any) -> int | None:
+    return SMALL_CONTEXT_WINDOW if isinstance(model, str) and SMALL_CONTEXT_MARKER in model else None
+
+
+def prompt_tokens(*texts: str) -> int:
+    """What a context window counts: characters / 4, rounded up (about what a BPE tokenizer makes of English)."""
+    return -(-sum(len(text) for text in texts) // 4)
+
+
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -156,11 +170,22 @@ def openai_refusal(body: dict) -> tuple[int, dict] | None:
                    "Use 'max_completion_tokens' instead.")  # fmt: skip
         return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "max_tokens",
                                "code": "unsupported_parameter"}}  # fmt: skip
+    window = context_window(model)
+    messages = [message for message in body.get("messages") or [] if isinstance(message, dict)]
+    used = prompt_tokens(*(content_text(message.get("content")) for message in messages))
+    if window is not None and used > window:
+        message = (f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+                   f"{used} tokens. Please reduce the length of the messages.")  # fmt: skip
+        return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "messages",
+                               "code": "context_length_exceeded"}}  # fmt: skip
     return None
 
 
 def openai_error(status: int, message: str | None = None, kind: str = "server_error") -> dict:
+    """OpenAI's error body; a 429 is typed as OpenAI types a rate limit ("requests", code "rate_limit_exceeded")."""
     message = message or f"fake provider error {status}"
+    if status == 429 and kind == "server_error":
+        return {"error": {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
