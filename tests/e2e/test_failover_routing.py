@@ -3,6 +3,7 @@ priority, a disabled deployment never; observed at three fake provider processes
 
 import asyncio
 import math
+import time
 
 import openai
 import pytest
@@ -48,3 +49,30 @@ def test_weights_share_the_requests_within_a_priority(gateway_url, failover_key,
     assert heavy_count + light_count == REQUESTS and unused_count == 0
     expected, sigma = REQUESTS * 0.75, math.sqrt(REQUESTS * 0.75 * 0.25)  # binomial: 225 ± 7.5
     assert abs(heavy_count - expected) <= 4 * sigma, (heavy_count, light_count)
+
+
+def test_a_deployment_at_its_own_rpm_is_left_out_for_the_rest_of_the_minute(failover_client, fake_providers):
+    quota, spare, _ = fake_providers
+    make_model("quota", {**deployment(quota), "rpm": 3}, deployment(spare, priority=1))
+    start_well_inside_a_minute()
+    assert [ask(failover_client, "quota")[1] for _ in range(5)] == [1] * 5
+    assert received(quota, spare) == [3, 2]
+
+
+def test_every_deployment_at_its_rpm_is_a_429_naming_the_wait(failover_client, fake_providers):
+    quota, _, _ = fake_providers
+    make_model("tight", {**deployment(quota), "rpm": 1})
+    start_well_inside_a_minute()
+    ask(failover_client, "tight")
+    with pytest.raises(openai.RateLimitError) as caught:
+        failover_client.chat.completions.create(model="tight", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.code == "deployment_rate_limited"
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 60
+    assert received(quota) == [1]
+
+
+def start_well_inside_a_minute() -> None:
+    """The counts are per clock minute: begin at least 5 s before the next one, so that the test's few requests
+    all fall into the same minute (waiting for the clock, not for the server)."""
+    while time.time() % 60 > 55:
+        time.sleep(0.2)
