@@ -1,4 +1,4 @@
-"""One request's account: its usage-log row and its hold on the key's limits, finished exactly once.
+"""One request's account: its usage-log row and its hold on the key's (and its team's) limits, finished exactly once.
 
 The account knows which endpoint it serves (the adapter, api/pipeline.py) only for the row's `endpoint` and, when a
 provider reported no usage, to estimate the prompt from the parsed request the adapter understands.
@@ -159,11 +159,14 @@ class RequestAccount:
     def as_row(self) -> dict[str, Any]:
         model = self.route.model if self.route else None
         prompt, completion = self.prompt_tokens or 0, self.completion_tokens or 0
+        team = self.api_key.team if self.api_key else None
         return {
             "created_at": self.created_at,
             "endpoint": self.endpoint.name,
             "api_key_id": self.api_key.id if self.api_key else None,
             "key_name": self.api_key.name if self.api_key else "",
+            "team_id": team.id if team else None,
+            "team_name": team.name if team else "",
             "requested_model": storable(self.requested_model)[:200],
             "resolved_model": model.name if model else "",
             "litellm_model": model.litellm_model if model else "",

@@ -119,14 +119,14 @@ def model_entry(snapshot: PolicySnapshot, name: str) -> dict[str, Any]:
 @api.get("/v1/models", auth=api_key_auth, summary="List the models and aliases this key may use")
 async def list_models(request: HttpRequest) -> HttpResponse:
     caller: Caller = request.auth
-    names = visible_model_names(caller.policy, caller.key.allowed_models)
+    names = visible_model_names(caller.policy, caller.key.allowed_models, caller.key.team_allowlist)
     return JsonResponse({"object": "list", "data": [model_entry(caller.policy, name) for name in names]})
 
 
 @api.get("/v1/models/{path:model}", auth=api_key_auth, summary="One model or alias this key may use")
 async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
     caller: Caller = request.auth
-    if model not in visible_model_names(caller.policy, caller.key.allowed_models):
+    if model not in visible_model_names(caller.policy, caller.key.allowed_models, caller.key.team_allowlist):
         return error_response(GatewayError(404, f"The model '{model}' does not exist or you do not have access to it.",
                                            param="model", code="model_not_found"))  # fmt: skip
     return JsonResponse(model_entry(caller.policy, model))

@@ -12,6 +12,7 @@ chose them). A fallback model's own fallbacks are not followed: one level, so a 
 import math
 import random
 import time
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpResponse
 
@@ -23,6 +24,9 @@ from routing.health import DeploymentHealth
 from routing.load import DeploymentLoad
 from routing.policy import PolicySnapshot
 from routing.resolver import ParameterRefused, Route, fallback_route, served_by
+
+if TYPE_CHECKING:
+    from api.pipeline import Endpoint
 
 COOLING_DOWN = "deployment_cooling_down"
 AT_CAPACITY = "deployment_rate_limited"  # every deployment reached its own rpm/tpm this minute
@@ -46,7 +50,7 @@ def retry_after_seconds(error: GatewayError) -> float | None:
     return seconds if seconds is not None and seconds > 0 and math.isfinite(seconds) else None
 
 
-async def call_with_failover(endpoint, route: Route, parsed, account: RequestAccount, *,
+async def call_with_failover(endpoint: "Endpoint", route: Route, parsed: Any, account: RequestAccount, *,
                              snapshot: PolicySnapshot, health: DeploymentHealth,
                              load: DeploymentLoad) -> HttpResponse:  # fmt: skip
     """The endpoint's answer from the first deployment (of the model, then of its fallbacks) that gives one."""
@@ -78,7 +82,7 @@ async def call_with_failover(endpoint, route: Route, parsed, account: RequestAcc
     raise last_error
 
 
-async def call_model(endpoint, route: Route, parsed, account: RequestAccount, health: DeploymentHealth,
+async def call_model(endpoint: "Endpoint", route: Route, parsed: Any, account: RequestAccount, health: DeploymentHealth,
                      load: DeploymentLoad) -> HttpResponse:  # fmt: skip
     """Each deployment of `route.model` in turn until one answers (see the module docstring)."""
     deployments = route.model.deployments or (route.model,)

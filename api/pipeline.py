@@ -3,7 +3,7 @@
     authenticate → parse → resolve → admit → call (deployments, failover: api.failover) → answer or stream → account
 
 `handle(request, endpoint)` runs these steps for any adapter. The pipeline owns what is the same everywhere: the
-key (gateway.identify), the policy (routing.resolver: alias, allowed models, the key's allowlist, refused fields,
+key (gateway.identify), the policy (routing.resolver: alias, allowed models, key and team allowlists, refused fields,
 the model's output cap applied to the endpoint's token fields), admission (usage.limits: key limits in one atomic
 step, 429), the choice of path (the direct relay for OpenAI-wire providers, LiteLLM otherwise), the request's
 account (api.accounting: one usage row and the limit settlement, exactly once, also on errors, disconnects and
@@ -161,7 +161,8 @@ async def answer(request: HttpRequest, endpoint: Endpoint, account: RequestAccou
     parsed = endpoint.parse_request(request)
     account.requested_model, account.streamed, account.request = parsed.model, parsed.stream, parsed
     route = resolve(caller.policy, requested_model=parsed.model, params=parsed.params, extra=parsed.extra_body,
-                    allowlist=caller.key.allowed_models, token_fields=endpoint.token_fields)  # fmt: skip
+                    allowlist=caller.key.allowed_models, team_allowlist=caller.key.team_allowlist,
+                    token_fields=endpoint.token_fields)  # fmt: skip
     account.route = route
     account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=endpoint.reservation(route, parsed))
     return await call_with_failover(

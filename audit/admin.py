@@ -3,8 +3,13 @@
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import CharField
+from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+
+from keys.models import ApiKey
+from teams.admin import administered_ids, visible_ids
 
 ACTION_NAMES = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 
@@ -23,10 +28,16 @@ class LogEntryAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        """Entries about objects of a type this user may view: the trail shows names and old → new values."""
+        """Entries about objects of a type this user may view: the trail shows names and old → new values.
+
+        A team's admin or member sees only entries about the keys of the teams they administer (never about
+        another team, a model, an alias or a user), whatever else their permissions say."""
         queryset = super().get_queryset(request)
         if request.user.is_superuser or not self.has_view_permission(request):
             return queryset  # nothing to narrow: every view refuses a user without the permission (a 403)
+        if visible_ids(request):
+            keys = ApiKey.objects.filter(team__in=administered_ids(request)).values(text_pk=Cast("pk", CharField()))
+            return queryset.filter(content_type=ContentType.objects.get_for_model(ApiKey), object_id__in=keys)
         visible = [
             content_type.pk
             for content_type in ContentType.objects.all()

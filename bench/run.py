@@ -1,7 +1,8 @@
 """make bench: the gateway against the fake provider, measured from a separate load-generator process.
 
 Starts the fake provider (20-chunk streams) and one gateway worker (production settings, pinned to one core when
-`taskset` exists), seeds a model and keys, then measures with an aiohttp client pinned to the other core:
+`taskset` exists), seeds a model and three keys (no limits; rpm+tpm limits; no limits of its own in a team with rpm,
+tpm and a budget), then measures with an aiohttp client pinned to the other core:
 requests/s and p50/p99 at concurrency 1/16/64, streams/s and time to first byte, the same against the provider
 directly, CPU ms per request of the gateway process (from /proc) and its peak RSS.
 """
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import endpoints  # bench/endpoints.py: `python bench/run.py` puts bench/ first on the path
@@ -23,6 +25,8 @@ WORK = ROOT / ".bench"
 PROVIDER_PORT, GATEWAY_PORT = 9311, 8311
 BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello to the benchmark"}]}
 DIRECT_BODY = {**BODY, "model": "fake-bench-model"}  # the same request as the gateway sends it to the provider
+TEAM_ROW = "team limits"  # a key without limits in a team with rpm+tpm+budget
+TEAM_TARGET_CPU_MS = 0.5
 
 
 def pinned(core: int, command: list[str]) -> list[str]:
@@ -76,7 +80,13 @@ def environment() -> dict[str, str]:
     }
 
 
-def setup(env: dict[str, str]) -> tuple[str, str | None]:
+class Keys(NamedTuple):
+    plain: str  # no limits
+    limited: str  # rpm+tpm limits on the key
+    team: str  # no limits of its own, in a team with rpm, tpm and a budget
+
+
+def setup(env: dict[str, str]) -> Keys:
     WORK.mkdir(exist_ok=True)
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -94,7 +104,13 @@ def setup(env: dict[str, str]) -> tuple[str, str | None]:
                               cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # fmt: skip
         return done.stdout.strip()
 
-    return key(), key("--rpm", "100000000", "--tpm", "1000000000")
+    # A key in a team whose limits never bind (rpm, tpm and a budget on the team, none on the key): what the
+    # team's buckets cost on top of admitting an unlimited key.
+    team = f"bench-team-{stamp}"
+    subprocess.run([python, "manage.py", "create_team", team, "--rpm", "100000000", "--tpm", "1000000000",
+                    "--max-budget", "10000000", "--budget-period", "month"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+    return Keys(plain=key(), limited=key("--rpm", "100000000", "--tpm", "1000000000"), team=key("--team", team))
 
 
 async def run_load(url: str, headers: dict, body: dict, *, concurrency: int, total: int, stream: bool) -> dict:
@@ -152,12 +168,13 @@ def row(result: dict, direct: dict) -> str:
             f"{direct['ttfb']:.2f} | {result['rps'] / direct['rps']:.2f} | {cpu} | {result['failures']} |")  # fmt: skip
 
 
-async def benchmark(gateway_pid: int, keys: tuple[str, str | None], scale: float) -> list[str]:
+async def benchmark(gateway_pid: int, keys: Keys, scale: float) -> tuple[list[str], list[str]]:
+    """The table, and how much more CPU the team key costs than the key without limits in each of its rows."""
     gateway = f"http://127.0.0.1:{GATEWAY_PORT}/v1/chat/completions"
     direct = f"http://127.0.0.1:{PROVIDER_PORT}/v1/chat/completions"
-    plain, limited = keys
     lines = ["| key | kind | c | req/s | p50 ms | p99 ms | TTFB p50 ms | direct req/s | direct p50 ms | direct TTFB ms "
              "| gateway/direct | CPU ms/req | errors |", "|" + " --- |" * 13]  # fmt: skip
+    team_costs: list[tuple[bool, int, float]] = []
     plan = [(False, 1, 300), (False, 16, 2000), (False, 64, 3000), (True, 1, 200), (True, 16, 1000)]
     for stream, concurrency, total in plan:
         total = max(50, int(total * scale))
@@ -165,13 +182,23 @@ async def benchmark(gateway_pid: int, keys: tuple[str, str | None], scale: float
                                       body=DIRECT_BODY)  # fmt: skip
         if direct_result["failures"]:
             raise SystemExit(f"the fake provider refused {direct_result['failures']} direct requests: fix the bench")
-        for name, key in (("no limits", plain), ("rpm+tpm limits", limited)):
-            if key is None:
-                continue
+        cpu: dict[str, float] = {}
+        for name, key in (("no limits", keys.plain), ("rpm+tpm limits", keys.limited), (TEAM_ROW, keys.team)):
             headers = {"Authorization": f"Bearer {key}"}
             result = await measure(name, gateway, headers, gateway_pid, concurrency=concurrency, total=total,
                                    stream=stream)  # fmt: skip
             lines.append(row(result, direct_result))
+            cpu[name] = result["cpu_ms"]
+        team_costs.append((stream, concurrency, cpu[TEAM_ROW] - cpu["no limits"]))
+    return lines, team_cost_lines(team_costs)
+
+
+def team_cost_lines(team_costs: list[tuple[bool, int, float]]) -> list[str]:
+    """The issue's target: a key in a team with team limits costs at most 0.5 CPU-ms more than a key without."""
+    lines = [f"\n{TEAM_ROW} vs no limits, CPU ms/req more (target ≤ {TEAM_TARGET_CPU_MS}):"]
+    for stream, concurrency, extra in team_costs:
+        verdict = "ok" if extra <= TEAM_TARGET_CPU_MS else "OVER"
+        lines.append(f"  {'stream' if stream else 'json'} c={concurrency}: {extra:+.2f} {verdict}")
     return lines
 
 
@@ -224,9 +251,9 @@ def main() -> None:
     try:
         wait_until_up(f"http://127.0.0.1:{PROVIDER_PORT}/v1/models")
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
-        lines = asyncio.run(benchmark(gateway.pid, keys, scale))
+        lines, team_lines = asyncio.run(benchmark(gateway.pid, keys, scale))
         rss = rss_mib(gateway.pid)
-        soak = asyncio.run(soak_memory(gateway.pid, keys[0], int(os.environ.get("BENCH_SOAK", 50_000 * scale))))
+        soak = asyncio.run(soak_memory(gateway.pid, keys.plain, int(os.environ.get("BENCH_SOAK", 50_000 * scale))))
         stop(gateway)
         policy = WORK / "endpoints.yaml"  # LiteLLM models too: a new worker, so the figures above stay relay-only
         policy.write_text(endpoints.policy_yaml(PROVIDER_PORT))
@@ -234,7 +261,7 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         gateway = start_gateway({**env, "LLMPROXY_COOLDOWN_FAILURES": "1000000000"})  # failover rows: see endpoints.py
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
-        endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys[0], scale))
+        endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys.plain, scale))
     finally:
         if gateway.poll() is None:
             stop(gateway)
@@ -242,6 +269,7 @@ def main() -> None:
     redis = "Redis" if env.get("REDIS_URL") else "database"
     print(f"\nllmproxy benchmark — 1 gateway worker, fake provider (20-chunk streams), limit counters: {redis}\n")
     print("\n".join(lines))
+    print("\n".join(team_lines))
     print(f"\ngateway peak RSS after the table: {rss:.0f} MiB")
     for served, current in soak:
         print(f"RSS after {served} more requests (half streamed): {current:.1f} MiB")

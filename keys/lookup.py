@@ -1,7 +1,10 @@
 """Who is calling: async key lookup behind an in-process cache.
 
 The cache is emptied whenever the policy version changes (any key, model or alias edit bumps it),
-so a revoked key stops working on every worker as soon as that worker notices the new version.
+so a revoked key stops working on every worker as soon as that worker notices the new version. A record carries the
+key's team (loaded with the key in one query), so a warm request for a key in a team makes no query either. A rotated
+key is found by its new secret and, until the grace period ends, by its previous one (a record whose expiry is the
+grace's end: it stops on time in a warm cache too).
 
 Known keys and unknown tokens live apart: unknown tokens (random guesses, a deleted key an app keeps sending) sit in
 their own bounded LRU, so a flood of them never evicts a real key, and the database lookups they cause run a few at
@@ -16,11 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from keys.hashing import KEY_PREFIX, hash_key, hashes_match, looks_like_key
 from keys.models import ApiKey, parse_model_list
 from llmproxy_site.dbthread import run_in_db_thread
+from teams.records import TeamRecord
+
+__all__ = ["InvalidApiKey", "KeyCache", "KeyLookupsBusy", "KeyRecord", "TeamRecord", "fetch_key_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,31 +57,55 @@ class KeyRecord:
     tpm_limit: int | None = None
     max_budget_usd: Decimal | None = None
     budget_period: str = "month"
+    team: TeamRecord | None = None
+    alert_percent: int | None = None
+    replaced: bool = False  # the secret was rotated out: valid until expires_at (the end of its grace period)
 
     @property
     def has_limits(self) -> bool:
         return self.rpm_limit is not None or self.tpm_limit is not None or self.max_budget_usd is not None
 
+    @property
+    def team_allowlist(self) -> frozenset[str] | None:
+        return None if self.team is None else self.team.allowed_models
+
     @classmethod
-    def from_model(cls, api_key: ApiKey) -> "KeyRecord":
+    def from_model(cls, api_key: ApiKey, *, previous: bool = False) -> "KeyRecord":
+        """The record for the key's current secret, or (`previous`) for the secret it replaced at its rotation."""
         names = parse_model_list(api_key.allowed_models)
+        key_hash, expires_at = api_key.key_hash, api_key.expires_at
+        if previous:
+            key_hash = api_key.previous_key_hash or ""
+            ends = [moment for moment in (api_key.previous_expires_at, expires_at) if moment is not None]
+            expires_at = min(ends) if ends else None
         return cls(
             id=api_key.pk,
             name=api_key.name,
-            key_hash=api_key.key_hash,
-            expires_at=api_key.expires_at,
+            key_hash=key_hash,
+            expires_at=expires_at,
             revoked=api_key.revoked_at is not None,
             allowed_models=frozenset(names) if names else None,
             rpm_limit=api_key.rpm_limit,
             tpm_limit=api_key.tpm_limit,
             max_budget_usd=api_key.max_budget_usd,
             budget_period=api_key.budget_period,
+            team=TeamRecord.from_model(api_key.team) if api_key.team is not None else None,
+            alert_percent=api_key.alert_percent,
+            replaced=previous,
         )
 
 
 def fetch_key_record(key_hash: str) -> KeyRecord | None:
-    api_key = ApiKey.objects.filter(key_hash=key_hash).first()
-    return KeyRecord.from_model(api_key) if api_key else None
+    """One query: the key whose current or previous (rotated-out) secret has this hash, with its team."""
+    api_key = (
+        ApiKey.objects.select_related("team")
+        .filter(Q(key_hash=key_hash) | Q(previous_key_hash=key_hash))
+        .order_by()
+        .first()
+    )
+    if api_key is None:
+        return None
+    return KeyRecord.from_model(api_key, previous=api_key.key_hash != key_hash)
 
 
 async def load_key_record(key_hash: str) -> KeyRecord | None:
@@ -130,6 +161,8 @@ class KeyCache:
         if record.revoked:
             raise InvalidApiKey("This API key has been revoked.")
         if record.expires_at is not None and record.expires_at <= now:
+            if record.replaced:
+                raise InvalidApiKey("This API key was replaced by a new one and its grace period has ended.")
             raise InvalidApiKey("This API key has expired.")
         self._note_last_used(record.id, now)
         return record

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ninja",
     "audit",
     "lockout",
+    "teams",
     "keys",
     "routing",
     "usage",
@@ -211,3 +212,14 @@ LLMPROXY_HEALTH_REFRESH_SECONDS = env_float("LLMPROXY_HEALTH_REFRESH_SECONDS", 0
 LLMPROXY_MAX_MESSAGES = int(os.environ.get("LLMPROXY_MAX_MESSAGES", "2048"))  # more: 400, param "messages"
 LLMPROXY_MAX_JSON_DEPTH = int(os.environ.get("LLMPROXY_MAX_JSON_DEPTH", "64"))  # deeper arrays/objects: 400
 LLMPROXY_MAX_HEADER_BYTES = int(os.environ.get("LLMPROXY_MAX_HEADER_BYTES", str(16 * 1024)))  # more: 431
+
+# Email (budget alerts to team admins): printed to the console unless an SMTP server is configured.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "llmproxy@localhost")

@@ -2,10 +2,13 @@
 
 A model gives its provider settings either at its own level (the single form: one deployment) or as a
 `deployments:` list. Export writes the single form wherever it says everything, so older files round-trip as they are.
+A `teams:` section gives each team's models and limits (never its members or keys). A file without that section
+leaves teams alone, even with --prune (files written before teams existed); export writes it when a team exists.
 """
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from django.db.models import Prefetch
 from routing.models import AllowedModel, Deployment, ModelAlias, parse_model_names
 from routing.provider_keys import provider_key_var_refusal
 from routing.services import DEPLOYMENT_DEFAULTS, DEPLOYMENT_FIELDS, SINGLE_FORM_FIELDS, save_deployments
+from teams.models import BudgetPeriod, Team, parse_model_list
 
 OWN_DEFAULTS: dict[str, Any] = {  # the model's own settings (not its deployments')
     "max_tokens": None,
@@ -43,6 +47,22 @@ MODEL_FIELDS = (
     "context_window_fallbacks",
     "deployments",
 )  # fmt: skip  (the order export writes them in)
+TEAM_FIELDS = {  # the file's name → Team's field, in the order export writes them
+    "models": "allowed_models",
+    "rpm": "rpm_limit",
+    "tpm": "tpm_limit",
+    "max_budget": "max_budget_usd",
+    "budget_period": "budget_period",
+    "alert_percent": "alert_percent",
+}
+TEAM_DEFAULTS: dict[str, Any] = {
+    "allowed_models": "",
+    "rpm_limit": None,
+    "tpm_limit": None,
+    "max_budget_usd": None,
+    "budget_period": BudgetPeriod.MONTH,
+    "alert_percent": None,
+}
 
 
 class PolicyFileError(Exception):
@@ -67,8 +87,8 @@ def read_policy_file(path: Path) -> dict[str, Any]:
 
 
 def validate_policy_data(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict) or set(data) - {"models", "aliases"}:
-        raise PolicyFileError("The policy file is a mapping with the keys 'models' and 'aliases'.")
+    if not isinstance(data, dict) or set(data) - {"models", "aliases", "teams"}:
+        raise PolicyFileError("The policy file is a mapping with the keys 'models' and 'aliases' (and 'teams').")
     models = data.get("models") or {}
     aliases = data.get("aliases") or {}
     if not isinstance(models, dict) or not isinstance(aliases, dict):
@@ -82,7 +102,46 @@ def validate_policy_data(data: Any) -> dict[str, Any]:
             raise PolicyFileError(f"aliases.{alias}: the target is a model name.")
         if target not in models and not AllowedModel.objects.filter(name=target).exists():
             raise PolicyFileError(f"aliases.{alias}: unknown model '{target}'.")
-    return {"models": models, "aliases": aliases}
+    teams = data.get("teams")
+    if teams is None and "teams" in data:
+        teams = {}
+    if teams is not None:
+        if not isinstance(teams, dict):
+            raise PolicyFileError("'teams' is a mapping of team names to their models and limits.")
+        teams = {str(name): team_values(f"teams.{name}", spec) for name, spec in teams.items()}
+    return {"models": models, "aliases": aliases, "teams": teams}
+
+
+def team_values(label: str, spec: Any) -> dict[str, Any]:
+    """A team's settings in the file, as Team's field values (every field: a missing one means its default)."""
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise PolicyFileError(f"{label}: expected a mapping of settings.")
+    unknown = set(spec) - set(TEAM_FIELDS)
+    if unknown:
+        raise PolicyFileError(f"{label}: unknown setting(s) {', '.join(sorted(map(str, unknown)))}.")
+    values = dict(TEAM_DEFAULTS)
+    for name, value in spec.items():
+        if value is not None:
+            values[TEAM_FIELDS[name]] = value
+    models = values["allowed_models"]
+    if not isinstance(models, str) and not is_list_of_names(models):
+        raise PolicyFileError(f"{label}.models: a list of model or alias names.")
+    values["allowed_models"] = ",".join(parse_model_list(models if isinstance(models, str) else ",".join(models)))
+    for name in ("rpm", "tpm", "alert_percent"):
+        value = values[TEAM_FIELDS[name]]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise PolicyFileError(f"{label}.{name}: a whole number.")
+    budget = values["max_budget_usd"]
+    if budget is not None:
+        try:
+            values["max_budget_usd"] = Decimal(str(budget)) if not isinstance(budget, bool) else None
+        except InvalidOperation:
+            values["max_budget_usd"] = None
+        if values["max_budget_usd"] is None or not values["max_budget_usd"].is_finite():
+            raise PolicyFileError(f"{label}.max_budget: an amount in USD.")
+    return values
 
 
 def validate_model_spec(label: str, spec: Any) -> None:
@@ -171,6 +230,8 @@ def _save_deployments(model: AllowedModel, spec: dict[str, Any], label: str) -> 
 @transaction.atomic
 def import_policy(data: dict[str, Any], *, prune: bool = False) -> ImportResult:
     result = ImportResult()
+    if data.get("teams") is not None:
+        import_teams(data["teams"], prune=prune, result=result)
     if prune:
         for alias in ModelAlias.objects.exclude(alias__in=list(data["aliases"])):
             alias.delete()
@@ -222,6 +283,62 @@ def import_policy(data: dict[str, Any], *, prune: bool = False) -> ImportResult:
     return result
 
 
+def import_teams(teams: dict[str, dict[str, Any]], *, prune: bool, result: ImportResult) -> None:
+    if prune:
+        for team in Team.objects.exclude(name__in=list(teams)).order_by("name"):
+            keys = list(team.keys.order_by("name").values_list("name", flat=True))
+            if keys:
+                raise PolicyFileError(
+                    f"teams: the file no longer names the team '{team.name}', but it still has "
+                    f"{len(keys)} API key(s) ({', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}): "
+                    "move or delete them first, or keep the team in the file. Nothing was changed."
+                )
+            team.delete()
+            result.deleted.append(f"team {team.name}")
+    for name, values in teams.items():
+        team = Team.objects.filter(name=name).first()
+        if team is not None and all(getattr(team, key) == value for key, value in values.items()):
+            result.unchanged.append(f"team {name}")
+            continue
+        created = team is None
+        team = team or Team(name=name)
+        for key, value in values.items():
+            setattr(team, key, value)
+        try:
+            team.full_clean()
+        except ValidationError as exc:
+            raise PolicyFileError(describe_team_problems(f"teams.{name}", exc)) from exc
+        team.save()
+        (result.created if created else result.updated).append(f"team {name}")
+
+
+def describe_team_problems(label: str, error: ValidationError) -> str:
+    file_names = {field_name: name for name, field_name in TEAM_FIELDS.items()}
+    if not hasattr(error, "error_dict"):
+        return f"{label}: {'; '.join(error.messages)}"
+    return " ".join(
+        f"{label}{'' if where == NON_FIELD_ERRORS else '.' + file_names.get(where, where)}: {'; '.join(messages)}"
+        for where, messages in error.message_dict.items()
+    )
+
+
+def export_teams() -> dict[str, dict[str, Any]]:
+    teams: dict[str, dict[str, Any]] = {}
+    for team in Team.objects.order_by("name"):
+        spec: dict[str, Any] = {}
+        for name, field_name in TEAM_FIELDS.items():
+            value = getattr(team, field_name)
+            if value == TEAM_DEFAULTS[field_name]:
+                continue
+            if field_name == "allowed_models":
+                value = team.model_allowlist
+            elif field_name == "max_budget_usd":
+                value = int(value) if value == value.to_integral_value() else float(value)
+            spec[name] = value
+        teams[team.name] = spec
+    return teams
+
+
 def export_policy() -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
     rows = AllowedModel.objects.order_by("name").prefetch_related(
@@ -230,7 +347,8 @@ def export_policy() -> dict[str, Any]:
     for model in rows:
         models[model.name] = export_model(model, list(model.deployments.all()))
     aliases = dict(ModelAlias.objects.order_by("alias").values_list("alias", "target__name"))
-    return {"models": models, "aliases": aliases}
+    teams = export_teams()
+    return {"models": models, "aliases": aliases, **({"teams": teams} if teams else {})}
 
 
 def export_model(model: AllowedModel, deployments: list[Deployment]) -> dict[str, Any]:

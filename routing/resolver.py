@@ -1,4 +1,4 @@
-"""What a model name means for one request: a pure function of (policy snapshot, key allowlist, request)."""
+"""What a model name means for one request: a pure function of (policy snapshot, key and team allowlists, request)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,14 +49,15 @@ def key_may_use(snapshot: PolicySnapshot, allowlist: frozenset[str] | None, mode
     return any(canonical_name(snapshot, entry) == model_name for entry in allowlist)
 
 
-def visible_model_names(snapshot: PolicySnapshot, allowlist: frozenset[str] | None) -> list[str]:
-    """Models and aliases a key may call, for /v1/models."""
-    names = [name for name in snapshot.models if key_may_use(snapshot, allowlist, name)]
-    names += [
-        alias
-        for alias, target in snapshot.aliases.items()
-        if target in snapshot.models and key_may_use(snapshot, allowlist, target)
-    ]
+def visible_model_names(snapshot: PolicySnapshot, allowlist: frozenset[str] | None,
+                        team_allowlist: frozenset[str] | None = None) -> list[str]:  # fmt: skip
+    """Models and aliases a key may call, for /v1/models: those both its own list and its team's let through."""
+
+    def usable(name: str) -> bool:
+        return key_may_use(snapshot, allowlist, name) and key_may_use(snapshot, team_allowlist, name)
+
+    names = [name for name in snapshot.models if usable(name)]
+    names += [alias for alias, target in snapshot.aliases.items() if target in snapshot.models and usable(target)]
     return sorted(names)
 
 
@@ -112,15 +113,19 @@ def resolve(
     params: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
     allowlist: frozenset[str] | None = None,
+    team_allowlist: frozenset[str] | None = None,
     token_fields: Sequence[str] = TOKEN_LIMIT_FIELDS,
 ) -> Route:
-    """`token_fields`: the request fields the model's output cap applies to on this endpoint (none: no cap)."""
+    """`allowlist`: the key's own models, `team_allowlist`: its team's (None: no list); a model must pass both.
+    `token_fields`: the request fields the model's output cap applies to on this endpoint (none: no cap)."""
     model_name = canonical_name(snapshot, requested_model)
     model = snapshot.models.get(model_name)
     if model is None:
         raise ModelNotAllowed(requested_model, f"The model '{requested_model}' does not exist or is not allowed.")
     if not key_may_use(snapshot, allowlist, model_name):
         raise ModelNotAllowed(requested_model, f"This API key may not use the model '{requested_model}'.")
+    if not key_may_use(snapshot, team_allowlist, model_name):
+        raise ModelNotAllowed(requested_model, f"This API key's team may not use the model '{requested_model}'.")
     route = Route(requested_model=requested_model, model=model, params=params, extra_body=extra or {},
                   sent_params=params, token_fields=tuple(token_fields))  # fmt: skip
     return served_by(route, model)

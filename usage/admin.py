@@ -1,66 +1,213 @@
+"""Usage in the admin: the request log, the dashboard, budget alerts, and the spend on a key's and a team's page.
+
+A superuser sees everything; anyone else only the rows of their teams (a row without a team is the platform
+admins' only): every list, filter choice, chart, total and figure comes from the user's rows alone. The key and
+team pages read their own rows by id (a renamed key keeps its history; another key once of that name is not its).
+"""
+
 import logging
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, QueryDict
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from keys.admin import ApiKeyAdmin
 from keys.lookup import KeyRecord
 from keys.models import ApiKey
+from teams.admin import TeamAdmin, TeamScopedMixin, team_filter, visible_ids, within
+from teams.models import Team
+from teams.records import TeamRecord
 from usage.charts import bar_chart
 from usage.limits import enforced_spend
-from usage.models import DailyUsage, RequestLog
-from usage.reports import key_totals, known_filters, period_start, usage_by_day, usage_by_key_and_model
+from usage.models import BudgetAlert, DailyUsage, RequestLog
+from usage.reports import (
+    TOTALS,
+    known_filters,
+    period_start,
+    team_totals,
+    top_keys,
+    usage_by_day,
+    usage_by_key_and_model,
+)
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_DAYS, MAX_DAYS, TOP_KEYS, RECENT_ALERTS = 30, 366, 5, 5
+FILTERS = ("team", "key", "model", "endpoint")
+
+
+def dashboard_data(query: QueryDict, *, team_ids: set[int] | None, today: date) -> dict[str, Any]:
+    """The dashboard for the user's teams (`team_ids`; None: every row): series per day, the per key/model/endpoint
+    table, totals, the filters' choices and what is selected. A filter value outside those teams finds nothing."""
+    selected = {name: query.get(name) or "" for name in FILTERS}
+    try:
+        days = min(MAX_DAYS, max(1, int(query.get("days", DEFAULT_DAYS))))
+    except ValueError:
+        days = DEFAULT_DAYS
+    filters = {"team_ids": team_ids, "team": selected["team"] or None, "key_name": selected["key"] or None,
+               "model": selected["model"] or None, "endpoint": selected["endpoint"] or None}  # fmt: skip
+    series = usage_by_day(days=days, today=today, **filters)
+    since = series[0]["day"]
+    return {
+        "series": series,
+        "since": since,
+        "table": usage_by_key_and_model(since=since, **filters),
+        "totals": {name: sum(row[name] for row in series) for name in TOTALS},
+        "choices": known_filters(team_ids=team_ids),
+        "selected": {**selected, "days": days},
+    }
+
+
+def totals_of(rows: QuerySet) -> dict[str, Any]:
+    totals = rows.aggregate(**TOTALS)
+    cleaned = {name: int(totals[name] or 0) for name in ("requests", "errors", "prompt_tokens", "completion_tokens")}
+    cleaned["cost_usd"] = float(totals["cost_usd"] or Decimal(0))
+    return cleaned
+
+
+def budget_spend(record: KeyRecord | TeamRecord, recorded: Decimal) -> tuple[Decimal, str]:
+    """The spend enforcement uses; the rollup's figure when the counter store has no bucket or is unreachable."""
+    try:
+        enforced = enforced_spend(record, timezone.now())
+    except Exception as exc:
+        logger.warning("could not read the budget counter of %s: %s", record.name, type(exc).__name__)
+        enforced = None
+    return (recorded, "from the usage log") if enforced is None else (enforced, "as enforced")
+
+
+def period_label(period: str, start: date | None) -> str:
+    return f"This {period if period != 'total' else 'budget'} period{f' (since {start})' if start else ''}"
+
+
+def key_usage_lines(api_key: ApiKey) -> SafeString:
+    """A key's own rows, by id: a renamed key keeps its history, another key once of that name is not counted."""
+    rows = DailyUsage.objects.filter(api_key_id=api_key.pk)
+    start = period_start(api_key.budget_period, timezone.now().date())
+    overall = totals_of(rows)
+    period = totals_of(rows.filter(day__gte=start) if start else rows)
+    lines = [
+        f"All time: {overall['requests']} requests ({overall['errors']} errors), "
+        f"{overall['prompt_tokens'] + overall['completion_tokens']} tokens, ${overall['cost_usd']:.4f}",
+        f"{period_label(api_key.budget_period, start)}: {period['requests']} requests, ${period['cost_usd']:.4f}",
+    ]
+    if api_key.max_budget_usd is not None:
+        spent, source = budget_spend(KeyRecord.from_model(api_key), Decimal(str(period["cost_usd"])))
+        remaining = max(Decimal(0), api_key.max_budget_usd - spent)
+        lines.append(f"Remaining budget: ${remaining:.4f} of ${api_key.max_budget_usd} ({source})")
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
+
+def team_usage_html(team: Team) -> SafeString:
+    """The team page: spend this budget period, remaining budget, the keys that spent most, recent alerts."""
+    start = period_start(team.budget_period, timezone.now().date())
+    period = team_totals(team.pk, since=start)
+    parts = [format_html(
+        "<p>{}: {} requests ({} errors), {} tokens, <strong>${}</strong> spent.</p>",
+        period_label(team.budget_period, start), period["requests"], period["errors"],
+        period["prompt_tokens"] + period["completion_tokens"], f"{period['cost_usd']:.4f}",
+    )]  # fmt: skip
+    if team.max_budget_usd is not None:
+        spent, source = budget_spend(TeamRecord.from_model(team), Decimal(str(period["cost_usd"])))
+        remaining = max(Decimal(0), team.max_budget_usd - spent)
+        parts.append(format_html("<p>Remaining budget: <strong>${}</strong> of ${} ({}).</p>",
+                                 f"{remaining:.4f}", f"{team.max_budget_usd:.2f}", source))  # fmt: skip
+    else:
+        parts.append(format_html("<p>{}</p>", "No team budget: only the keys' own budgets apply."))
+    parts.append(top_keys_html(top_keys(team.pk, since=start, limit=TOP_KEYS)))
+    parts.append(alerts_html(team))
+    return mark_safe("".join(parts))  # each part built by format_html
+
+
+def top_keys_html(top: list[dict[str, Any]]) -> SafeString:
+    if not top:
+        return format_html("<p>{}</p>", "No key has been used this period.")
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>${}</td></tr>", (
+        (row["key"] or "-", row["requests"], row["prompt_tokens"] + row["completion_tokens"], f"{row['cost_usd']:.4f}")
+        for row in top
+    ))  # fmt: skip
+    return format_html(
+        '<h3>Top keys this period</h3><table class="team-top-keys"><thead><tr><th>Key</th><th>Requests</th>'
+        "<th>Tokens</th><th>Cost</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def alerts_html(team: Team) -> SafeString:
+    alerts = BudgetAlert.objects.filter(team_id=team.pk).order_by("-created_at")[:RECENT_ALERTS]
+    if not alerts:
+        return format_html("<p>{}</p>", "No budget alert sent.")
+    items = format_html_join("", "<li>{} {}: {}% of ${} reached (${} spent), {}</li>", (
+        (alert.subject, alert.name, alert.percent, f"{alert.budget_usd:.2f}", f"{alert.spent_usd:.4f}",
+         alert.period) for alert in alerts
+    ))  # fmt: skip
+    return format_html("<h3>Budget alerts</h3><ul>{}</ul>", items)
+
+
+class TeamScopedAdmin(TeamScopedMixin, admin.ModelAdmin):
+    """Read-only rows, each of one team (recorded when the row was written): a user sees their teams' rows."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return within(super().get_queryset(request), visible_ids(request))
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        team_ids = visible_ids(request)
+        in_scope = obj is None or team_ids is None or obj.team_id in team_ids
+        return super().has_view_permission(request, obj) and in_scope
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        team_ids = visible_ids(request)  # the log is pruned by command; a superuser may still delete a row
+        return team_ids is None and super().has_delete_permission(request, obj)
+
 
 @admin.register(RequestLog)
-class RequestLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "endpoint", "key_name", "requested_model", "resolved_model", "deployment",
-                    "attempts", "streamed", "status", "end_reason", "total_tokens", "cost_usd", "latency_ms",
-                    "ttft_ms")  # fmt: skip
-    list_filter = ("endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model", "attempts",
-                   "created_at")  # fmt: skip
-    search_fields = ("key_name", "requested_model", "resolved_model", "deployment", "fallback_model", "error_code")
+class RequestLogAdmin(TeamScopedAdmin):
+    list_display = ("created_at", "endpoint", "team_name", "key_name", "requested_model", "resolved_model",
+                    "deployment", "attempts", "streamed", "status", "end_reason", "total_tokens", "cost_usd",
+                    "latency_ms", "ttft_ms")  # fmt: skip
+    list_filter = (team_filter(), "endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model",
+                   "attempts", "created_at")  # fmt: skip
+    search_fields = ("key_name", "team_name", "requested_model", "resolved_model", "deployment", "fallback_model",
+                     "error_code")  # fmt: skip
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # COUNT(*) over a large log is slow; the dashboard reads the rollup
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(TeamScopedAdmin):
+    """Budget alerts sent (a key's alert carries the key's team): who crossed which share of which budget."""
+
+    list_display = ("created_at", "subject", "name", "period", "percent", "spent_usd", "budget_usd", "sent_at")
+    list_filter = (team_filter(), "subject", "created_at")
+    search_fields = ("name", "period")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "subject", "team", "api_key", "name", "period", "percent", "spent_usd", "budget_usd",
+              "sent_at")  # recipients (email addresses) stay out of the admin  # fmt: skip
 
 
 @admin.register(DailyUsage)
-class UsageDashboardAdmin(admin.ModelAdmin):
-    """The usage dashboard: charts per day from the rollup, filterable by key, model and endpoint."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class UsageDashboardAdmin(TeamScopedAdmin):
+    """The usage dashboard: charts per day from the rollup, filterable by team, key, model and endpoint."""
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         if not self.has_view_or_change_permission(request):  # a custom view: Django's own check never runs
             raise PermissionDenied
-        key_name = request.GET.get("key") or None
-        model = request.GET.get("model") or None
-        endpoint = request.GET.get("endpoint") or None
-        try:
-            days = min(366, max(1, int(request.GET.get("days", 30))))
-        except ValueError:
-            days = 30
-        today = timezone.now().date()
-        series = usage_by_day(days=days, today=today, key_name=key_name, model=model, endpoint=endpoint)
+        data = dashboard_data(request.GET, team_ids=visible_ids(request), today=timezone.now().date())
+        series = data["series"]
         labels = [row["day"].strftime("%m-%d") for row in series]
         charts = [
             bar_chart(labels, [row["requests"] for row in series], title="Requests per day"),
@@ -72,20 +219,16 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             ),
             bar_chart(labels, [row["cost_usd"] for row in series], title="Cost per day (USD)", color="#b5651d"),
         ]
-        since = series[0]["day"]
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage dashboard",
             "opts": self.opts,
             "charts": [mark_safe(chart) for chart in charts],  # built from escaped values only
-            "table": usage_by_key_and_model(since=since, key_name=key_name, model=model, endpoint=endpoint),
-            "filters": known_filters(),
-            "selected": {"key": key_name or "", "model": model or "", "endpoint": endpoint or "", "days": days},
-            "since": since,
-            "totals": {
-                name: sum(row[name] for row in series)
-                for name in ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd")
-            },
+            "table": data["table"],
+            "filters": data["choices"],
+            "selected": data["selected"],
+            "since": data["since"],
+            "totals": data["totals"],
         }
         return TemplateResponse(request, "admin/usage/dashboard.html", context)
 
@@ -104,29 +247,27 @@ class ApiKeyWithUsageAdmin(ApiKeyAdmin):
 
     @admin.display(description="usage")
     def usage_summary(self, obj: ApiKey) -> str:
-        today = timezone.now().date()
-        start = period_start(obj.budget_period, today)
-        period = key_totals(obj.name, since=start)
-        overall = key_totals(obj.name)
-        lines = [
-            f"All time: {overall['requests']} requests ({overall['errors']} errors), "
-            f"{overall['prompt_tokens'] + overall['completion_tokens']} tokens, ${overall['cost_usd']:.4f}",
-            f"This {obj.budget_period if obj.budget_period != 'total' else 'budget'} period"
-            f"{f' (since {start})' if start else ''}: {period['requests']} requests, ${period['cost_usd']:.4f}",
-        ]
-        if obj.max_budget_usd is not None:
-            spent, source = Decimal(str(period["cost_usd"])), "from the usage log"
-            try:  # the figure enforcement uses; the rollup when the counter store has no bucket or is unreachable
-                enforced = enforced_spend(KeyRecord.from_model(obj), timezone.now())
-            except Exception as exc:
-                logger.warning("could not read the budget counter of key %s: %s", obj.name, type(exc).__name__)
-                enforced = None
-            if enforced is not None:
-                spent, source = enforced, "as enforced"
-            remaining = max(Decimal(0), obj.max_budget_usd - spent)
-            lines.append(f"Remaining budget: ${remaining:.4f} of ${obj.max_budget_usd} ({source})")
-        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+        return key_usage_lines(obj)
+
+
+class TeamWithUsageAdmin(TeamAdmin):
+    """The team page, with the team's spend this period, remaining budget, top keys and budget alerts."""
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None or not request.user.has_perm("usage.view_dailyusage"):
+            return fieldsets
+        return [*fieldsets, ("Usage", {"fields": ("usage_summary",)})]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "usage_summary")
+
+    @admin.display(description="usage")
+    def usage_summary(self, obj: Team) -> str:
+        return team_usage_html(obj)
 
 
 admin.site.unregister(ApiKey)
 admin.site.register(ApiKey, ApiKeyWithUsageAdmin)
+admin.site.unregister(Team)
+admin.site.register(Team, TeamWithUsageAdmin)

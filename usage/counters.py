@@ -16,69 +16,140 @@ from llmproxy_site.dbthread import run_in_db_thread
 
 
 @dataclass(frozen=True)
-class Admission:
-    """What to count for one request; a limit of None is not checked."""
+class Buckets:
+    """One subject's counters (a key's, a team's) and its limits; a limit of None is not checked."""
 
-    requests_bucket: str
-    tokens_bucket: str
-    budget_bucket: str
+    requests: str
+    tokens: str
+    budget: str
     rpm_limit: int | None
     tpm_limit: int | None
     budget_micro_usd: int | None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What to count for one request: every subject's buckets, all admitted together or none."""
+
+    subjects: tuple[Buckets, ...]
     token_reservation: int
     window_seconds: int = 60
 
 
 @dataclass(frozen=True)
-class AdmissionResult:
-    allowed: bool
-    reason: str | None  # "requests", "tokens" or "budget" when refused
-    requests_used: int
-    tokens_used: int
+class Used:
+    """A subject's counts as admission saw them (after counting this request when it was admitted)."""
+
+    requests: int
+    tokens: int
     spent_micro_usd: int
 
 
-BUDGET_UNKNOWN = "budget_unknown"  # the budget bucket is missing (a new period, or the store lost it): rebuild it
+@dataclass(frozen=True)
+class AdmissionResult:
+    allowed: bool
+    reason: str | None  # "requests", "tokens" or "budget" when refused; BUDGET_UNKNOWN: rebuild `unknown` first
+    refused_by: int | None  # the index of the subject that refused
+    used: tuple[Used, ...]  # per subject, in the admission's order
+    unknown: tuple[int, ...] = ()  # the subjects whose budget bucket is missing
 
-# Needs Redis 7.0+ (EXPIRE ... NX). Nothing is counted when the budget bucket is missing: the caller seeds it first.
+
+BUDGET_UNKNOWN = "budget_unknown"  # a budget bucket is missing (a new period, or the store lost it): rebuild it
+NOTHING_USED = Used(0, 0, 0)
+
+# Needs Redis 7.0+ (EXPIRE ... NX). KEYS: requests, tokens, budget per subject; ARGV: reservation, TTL, then rpm,
+# tpm, budget per subject (-1: no limit). Nothing is counted when a budget bucket is missing: the caller seeds it
+# first. Refusals are checked budgets first (the longest wait), then requests, then tokens, over every subject.
 ADMIT_SCRIPT = """
-local rpm_limit = tonumber(ARGV[1])
-local tpm_limit = tonumber(ARGV[2])
-local budget = tonumber(ARGV[3])
-local reserve = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-local stored_spend = redis.call('GET', KEYS[3])
-if budget >= 0 and not stored_spend then return {0, 'budget_unknown', 0, 0, 0} end
-local spent = tonumber(stored_spend or '0')
-local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
-local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
-if budget >= 0 and spent >= budget then return {0, 'budget', requests, tokens, spent} end
-if rpm_limit >= 0 and requests >= rpm_limit then return {0, 'requests', requests, tokens, spent} end
-if tpm_limit >= 0 and tokens + reserve > tpm_limit and tokens > 0 then return {0, 'tokens', requests, tokens, spent} end
-requests = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ttl, 'NX')
-tokens = redis.call('INCRBY', KEYS[2], reserve)
-redis.call('EXPIRE', KEYS[2], ttl, 'NX')
-return {1, '', requests, tokens, spent}
+local reserve = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local n = #KEYS / 3
+local used = {}
+local unknown = {}
+for i = 1, n do
+  local budget = tonumber(ARGV[3 * i + 2])
+  local stored_spend = redis.call('GET', KEYS[3 * i])
+  if budget >= 0 and not stored_spend then unknown[#unknown + 1] = i - 1 end
+  used[i] = {tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0'), tonumber(redis.call('GET', KEYS[3 * i - 1]) or '0'),
+             tonumber(stored_spend or '0')}
+end
+local function answer(allowed, reason, refused_by)
+  local out = {allowed, reason, refused_by}
+  for i = 1, n do
+    out[#out + 1] = used[i][1]; out[#out + 1] = used[i][2]; out[#out + 1] = used[i][3]
+  end
+  return out
+end
+if #unknown > 0 then
+  local out = answer(0, 'budget_unknown', -1)
+  for _, i in ipairs(unknown) do out[#out + 1] = i end
+  return out
+end
+for i = 1, n do
+  local budget = tonumber(ARGV[3 * i + 2])
+  if budget >= 0 and used[i][3] >= budget then return answer(0, 'budget', i - 1) end
+end
+for i = 1, n do
+  local rpm = tonumber(ARGV[3 * i])
+  if rpm >= 0 and used[i][1] >= rpm then return answer(0, 'requests', i - 1) end
+end
+for i = 1, n do
+  local tpm = tonumber(ARGV[3 * i + 1])
+  if tpm >= 0 and used[i][2] > 0 and used[i][2] + reserve > tpm then return answer(0, 'tokens', i - 1) end
+end
+for i = 1, n do
+  used[i][1] = redis.call('INCR', KEYS[3 * i - 2])
+  redis.call('EXPIRE', KEYS[3 * i - 2], ttl, 'NX')
+  used[i][2] = redis.call('INCRBY', KEYS[3 * i - 1], reserve)
+  redis.call('EXPIRE', KEYS[3 * i - 1], ttl, 'NX')
+end
+return answer(1, '', -1)
 """
 
 # A bucket that is gone stays gone: an expired minute needs no correction (re-creating it would leave a key without
 # a TTL), and a lost budget bucket is rebuilt from the request log, where this request's cost already is.
+# KEYS: tokens, budget per subject; returns each budget's spend after the charge (-1: the bucket is gone).
 SETTLE_SCRIPT = """
-if tonumber(ARGV[1]) ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[1]) end
-if tonumber(ARGV[2]) ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], ARGV[2]) end
-return 1
+local token_delta = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local spent = {}
+for i = 1, #KEYS / 2 do
+  if token_delta ~= 0 and redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
+    redis.call('INCRBY', KEYS[2 * i - 1], token_delta)
+  end
+  spent[i] = -1
+  if redis.call('EXISTS', KEYS[2 * i]) == 1 then spent[i] = redis.call('INCRBY', KEYS[2 * i], cost) end
+end
+return spent
 """
 
 RELEASE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECRBY', KEYS[2], ARGV[1]) end
+for i = 1, #KEYS / 2 do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then redis.call('DECR', KEYS[2 * i - 1]) end
+  if redis.call('EXISTS', KEYS[2 * i]) == 1 then redis.call('DECRBY', KEYS[2 * i], ARGV[1]) end
+end
 return 1
 """
 
 
 def _limit_arg(limit: int | None) -> int:
     return -1 if limit is None else limit
+
+
+def refusal(admission: Admission, used: list[Used]) -> tuple[str, int] | None:
+    """The first limit the counts break, in the scripts' order (budgets, then requests, then tokens)."""
+    for index, subject in enumerate(admission.subjects):
+        if subject.budget_micro_usd is not None and used[index].spent_micro_usd >= subject.budget_micro_usd:
+            return "budget", index
+    for index, subject in enumerate(admission.subjects):
+        if subject.rpm_limit is not None and used[index].requests >= subject.rpm_limit:
+            return "requests", index
+    reserve = admission.token_reservation
+    for index, subject in enumerate(admission.subjects):
+        tokens = used[index].tokens
+        if subject.tpm_limit is not None and tokens > 0 and tokens + reserve > subject.tpm_limit:
+            return "tokens", index
+    return None
 
 
 class RedisCounters:
@@ -92,30 +163,36 @@ class RedisCounters:
         self._release = self._redis.register_script(RELEASE_SCRIPT)
 
     async def admit(self, admission: Admission) -> AdmissionResult:
-        buckets = (admission.requests_bucket, admission.tokens_bucket, admission.budget_bucket)
-        args = [
-            _limit_arg(admission.rpm_limit),
-            _limit_arg(admission.tpm_limit),
-            _limit_arg(admission.budget_micro_usd),
-            admission.token_reservation,
-            admission.window_seconds * 2,
-        ]
-        allowed, reason, requests, tokens, spent = await self._admit(keys=[self.prefix + b for b in buckets], args=args)
-        return AdmissionResult(bool(allowed), reason or None, int(requests), int(tokens), int(spent))
+        """One script, one round trip, over every subject's buckets."""
+        keys: list[str] = []
+        args: list[int] = [admission.token_reservation, admission.window_seconds * 2]
+        for subject in admission.subjects:
+            keys += [self.prefix + subject.requests, self.prefix + subject.tokens, self.prefix + subject.budget]
+            args += [_limit_arg(subject.rpm_limit), _limit_arg(subject.tpm_limit), _limit_arg(subject.budget_micro_usd)]
+        answer = await self._admit(keys=keys, args=args)
+        allowed, reason, refused_by = answer[0], answer[1] or None, int(answer[2])
+        n = len(admission.subjects)
+        counts = [int(value) for value in answer[3 : 3 + 3 * n]]
+        used = tuple(Used(*counts[3 * i : 3 * i + 3]) for i in range(n))
+        unknown = tuple(int(i) for i in answer[3 + 3 * n :])
+        return AdmissionResult(bool(allowed), reason, None if refused_by < 0 else refused_by, used, unknown)
 
     async def release(self, admission: Admission) -> None:
         """Give back what an admission counted (its request never went out)."""
-        keys = [self.prefix + admission.requests_bucket, self.prefix + admission.tokens_bucket]
+        keys = [self.prefix + name for s in admission.subjects for name in (s.requests, s.tokens)]
         await self._release(keys=keys, args=[admission.token_reservation])
 
     async def seed_budget(self, bucket: str, spent_micro_usd: int, ttl_seconds: int) -> None:
         """Create a missing budget bucket with the spend recorded elsewhere; never overwrite one that exists."""
         await self._redis.set(self.prefix + bucket, spent_micro_usd, nx=True, ex=ttl_seconds or None)
 
-    async def settle(self, *, tokens_bucket: str, token_delta: int, budget_bucket: str, cost_micro_usd: int) -> None:
-        await self._settle(
-            keys=[self.prefix + tokens_bucket, self.prefix + budget_bucket], args=[token_delta, cost_micro_usd]
-        )
+    async def settle(self, admission: Admission, *, token_delta: int, cost_micro_usd: int,
+                     read_spend: bool = True) -> tuple[int | None, ...]:  # fmt: skip
+        """Charge every subject the tokens really used and the cost; returns each budget's spend after (None: gone).
+        The script returns the figures anyway, so `read_spend` changes nothing here."""
+        keys = [self.prefix + name for s in admission.subjects for name in (s.tokens, s.budget)]
+        spent = await self._settle(keys=keys, args=[token_delta, cost_micro_usd])
+        return tuple(None if int(value) < 0 else int(value) for value in spent)
 
     async def read(self, bucket: str) -> int:
         return int(await self._redis.get(self.prefix + bucket) or 0)
@@ -139,39 +216,34 @@ class DatabaseCounters:
     def _admit_sync(self, admission: Admission) -> AdmissionResult:
         from usage.models import LimitCounter
 
+        subjects = admission.subjects
         expires_at = timezone.now() + timedelta(seconds=admission.window_seconds * 2)
-        self._ensure_rows([admission.requests_bucket, admission.tokens_bucket], expires_at)
-        buckets = [admission.requests_bucket, admission.tokens_bucket, admission.budget_bucket]
+        self._ensure_rows([name for s in subjects for name in (s.requests, s.tokens)], expires_at)
         with transaction.atomic():
             values = dict(
                 LimitCounter.objects.select_for_update()
-                .filter(bucket__in=buckets)
+                .filter(bucket__in=[name for s in subjects for name in (s.requests, s.tokens, s.budget)])
                 .order_by("bucket")  # one lock order for every worker: no deadlocks
                 .values_list("bucket", "value")
             )
-            if admission.budget_micro_usd is not None and admission.budget_bucket not in values:
-                return AdmissionResult(False, BUDGET_UNKNOWN, 0, 0, 0)
-            requests = values.get(admission.requests_bucket, 0)
-            tokens = values.get(admission.tokens_bucket, 0)
-            spent = values.get(admission.budget_bucket, 0)
-            refusal = None
-            if admission.budget_micro_usd is not None and spent >= admission.budget_micro_usd:
-                refusal = "budget"
-            elif admission.rpm_limit is not None and requests >= admission.rpm_limit:
-                refusal = "requests"
-            elif (
-                admission.tpm_limit is not None
-                and tokens > 0
-                and tokens + admission.token_reservation > admission.tpm_limit
-            ):
-                refusal = "tokens"
-            if refusal:
-                return AdmissionResult(False, refusal, requests, tokens, spent)
-            LimitCounter.objects.filter(bucket=admission.requests_bucket).update(value=F("value") + 1)
-            LimitCounter.objects.filter(bucket=admission.tokens_bucket).update(
-                value=F("value") + admission.token_reservation
+            used = [Used(values.get(s.requests, 0), values.get(s.tokens, 0), values.get(s.budget, 0)) for s in subjects]
+            unknown = tuple(
+                i for i, s in enumerate(subjects) if s.budget_micro_usd is not None and s.budget not in values
             )
-        return AdmissionResult(True, None, requests + 1, tokens + admission.token_reservation, spent)
+            if unknown:
+                return AdmissionResult(False, BUDGET_UNKNOWN, None, tuple(used), unknown)
+            refused = refusal(admission, used)
+            if refused:
+                return AdmissionResult(False, refused[0], refused[1], tuple(used))
+            for subject in subjects:
+                LimitCounter.objects.filter(bucket=subject.requests).update(value=F("value") + 1)
+                LimitCounter.objects.filter(bucket=subject.tokens).update(
+                    value=F("value") + admission.token_reservation
+                )
+        reserve = admission.token_reservation
+        return AdmissionResult(
+            True, None, None, tuple(Used(u.requests + 1, u.tokens + reserve, u.spent_micro_usd) for u in used)
+        )
 
     async def admit(self, admission: Admission) -> AdmissionResult:
         for attempt in range(5):
@@ -192,8 +264,9 @@ class DatabaseCounters:
         """Give back what an admission counted (its request never went out)."""
 
         def release_sync() -> None:
-            self._add(admission.requests_bucket, -1)
-            self._add(admission.tokens_bucket, -admission.token_reservation)
+            for subject in admission.subjects:
+                self._add(subject.requests, -1)
+                self._add(subject.tokens, -admission.token_reservation)
 
         await run_in_db_thread(release_sync)
 
@@ -205,14 +278,22 @@ class DatabaseCounters:
         row = LimitCounter(bucket=bucket, value=spent_micro_usd, expires_at=expires_at)
         await run_in_db_thread(LimitCounter.objects.bulk_create, [row], ignore_conflicts=True)
 
-    async def settle(self, *, tokens_bucket: str, token_delta: int, budget_bucket: str, cost_micro_usd: int) -> None:
+    async def settle(self, admission: Admission, *, token_delta: int, cost_micro_usd: int,
+                     read_spend: bool = True) -> tuple[int | None, ...]:  # fmt: skip
         """Only existing buckets change: a missing budget bucket is rebuilt from the request log (see Redis)."""
+        from usage.models import LimitCounter
 
-        def settle_sync() -> None:
-            self._add(tokens_bucket, token_delta)
-            self._add(budget_bucket, cost_micro_usd)
+        def settle_sync() -> tuple[int | None, ...]:
+            for subject in admission.subjects:
+                self._add(subject.tokens, token_delta)
+                self._add(subject.budget, cost_micro_usd)
+            if not read_spend:  # an extra query only when an alert threshold needs the figure
+                return (None,) * len(admission.subjects)
+            budgets = [subject.budget for subject in admission.subjects]
+            spent = dict(LimitCounter.objects.filter(bucket__in=budgets).values_list("bucket", "value"))
+            return tuple(spent.get(bucket) for bucket in budgets)
 
-        await run_in_db_thread(settle_sync)
+        return await run_in_db_thread(settle_sync)
 
     async def read(self, bucket: str) -> int:
         from usage.models import LimitCounter

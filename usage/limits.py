@@ -1,10 +1,10 @@
-"""Per-key limits: requests per minute, tokens per minute and a spend budget per period."""
+"""Per-key and per-team limits: requests per minute, tokens per minute and a spend budget per period."""
 
 import asyncio
 import calendar
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -14,10 +14,13 @@ from django.utils import timezone
 
 from keys.lookup import KeyRecord
 from llmproxy_site.dbthread import run_in_db_thread
+from teams.records import TeamRecord
+from usage.alerts import BudgetAlerts, watches_budget
 from usage.counters import (
     BUDGET_UNKNOWN,
     Admission,
     AdmissionResult,
+    Buckets,
     DatabaseCounters,
     RedisCounters,
     read_counter,
@@ -34,7 +37,7 @@ MICRO = Decimal(1_000_000)
 
 
 class LimitExceeded(Exception):
-    """A key is over one of its limits (HTTP 429 in the API)."""
+    """A key, or its team, is over one of its limits (HTTP 429 in the API)."""
 
     def __init__(self, message: str, *, type: str, headers: dict[str, str]) -> None:
         super().__init__(message)
@@ -47,70 +50,119 @@ class LimitsUnavailable(Exception):
     """The counter store (Redis or the database) cannot be reached (HTTP 503 in the API)."""
 
 
+Record = KeyRecord | TeamRecord
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One thing whose limits a request must pass: the key, or the key's team."""
+
+    label: str  # "key" or "team"
+    record: Record
+    period: str  # the budget period this request falls in: "day:2026-11-05", "month:2026-11" or "total"
+    budget_ttl: int  # seconds until that period ends (0: never)
+
+
 @dataclass(frozen=True)
 class LimitHold:
     """What one admitted request holds: its buckets, its token reservation and the headers to send."""
 
     admission: Admission
+    subjects: tuple[Subject, ...]
     headers: dict[str, str]
 
 
-def budget_bucket(key: KeyRecord, now: datetime) -> tuple[str, int]:
-    """The budget bucket of the current period and the seconds until the period ends (0: never)."""
-    if key.budget_period == "day":
-        end = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
-        return f"budget:{key.id}:day:{now:%Y-%m-%d}", end
-    if key.budget_period == "month":
+def budget_window(period: str, now: datetime) -> tuple[str, int]:
+    """The label of the budget period `now` falls in and the seconds until it ends (0: never)."""
+    if period == "day":
+        return f"day:{now:%Y-%m-%d}", 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+    if period == "month":
         days_in_month = calendar.monthrange(now.year, now.month)[1]
         end = (days_in_month - now.day) * 86400 + 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
-        return f"budget:{key.id}:month:{now:%Y-%m}", end
-    return f"budget:{key.id}:total", 0
+        return f"month:{now:%Y-%m}", end
+    return "total", 0
 
 
-def plan_admission(key: KeyRecord, *, token_reservation: int | None, now: datetime) -> tuple[Admission, int]:
+def bucket_owner(record: Record) -> str:
+    """Key buckets keep their names from before teams (counters survive the upgrade); a team's say so."""
+    return f"team:{record.id}" if isinstance(record, TeamRecord) else str(record.id)
+
+
+def budget_bucket(record: Record, now: datetime) -> tuple[str, int]:
+    """The budget bucket of the current period and the seconds until the period ends (0: never)."""
+    label, ttl = budget_window(record.budget_period, now)
+    return f"budget:{bucket_owner(record)}:{label}", ttl
+
+
+def limited_subjects(key: KeyRecord) -> list[tuple[str, Record]]:
+    """Every limit owner that applies: the key when it has limits, its team when that has limits."""
+    subjects: list[tuple[str, Record]] = [("key", key)] if key.has_limits else []
+    if key.team is not None and key.team.has_limits:
+        subjects.append(("team", key.team))
+    return subjects
+
+
+def plan_admission(key: KeyRecord, *, token_reservation: int | None, now: datetime) -> LimitHold | None:
+    """The admission of one request (None: nothing limits this key); its headers are filled in once admitted."""
+    owners = limited_subjects(key)
+    if not owners:
+        return None
     minute = int(now.timestamp() // 60)
-    bucket, budget_ttl = budget_bucket(key, now)
-    admission = Admission(
-        requests_bucket=f"rpm:{key.id}:{minute}",
-        tokens_bucket=f"tpm:{key.id}:{minute}",
-        budget_bucket=bucket,
-        rpm_limit=key.rpm_limit,
-        tpm_limit=key.tpm_limit,
-        budget_micro_usd=None if key.max_budget_usd is None else int(key.max_budget_usd * MICRO),
-        token_reservation=token_reservation or DEFAULT_TOKEN_RESERVATION,
-    )
-    return admission, budget_ttl
+    buckets, subjects = [], []
+    for label, record in owners:
+        owner = bucket_owner(record)
+        period, ttl = budget_window(record.budget_period, now)
+        budget = record.max_budget_usd
+        buckets.append(Buckets(
+            requests=f"rpm:{owner}:{minute}",
+            tokens=f"tpm:{owner}:{minute}",
+            budget=f"budget:{owner}:{period}",
+            rpm_limit=record.rpm_limit,
+            tpm_limit=record.tpm_limit,
+            budget_micro_usd=None if budget is None else int(budget * MICRO),
+        ))  # fmt: skip
+        subjects.append(Subject(label=label, record=record, period=period, budget_ttl=ttl))
+    admission = Admission(subjects=tuple(buckets), token_reservation=token_reservation or DEFAULT_TOKEN_RESERVATION)
+    return LimitHold(admission=admission, subjects=tuple(subjects), headers={})
 
 
-def rate_limit_headers(key: KeyRecord, result: AdmissionResult, now: datetime) -> dict[str, str]:
+def _tightest(limits: list[int | None], counts: list[int]) -> tuple[int, int] | None:
+    """(remaining, limit) of the limit with the least remaining; None when no limit applies."""
+    left = [(limit - count, limit) for limit, count in zip(limits, counts, strict=True) if limit is not None]
+    return min(left) if left else None
+
+
+def rate_limit_headers(admission: Admission, result: AdmissionResult, now: datetime) -> dict[str, str]:
+    """Per kind (requests, tokens), the limit with the least remaining of those that apply."""
     reset = f"{60 - now.second - now.microsecond / 1e6:.3f}s".replace(".000s", "s")
     headers: dict[str, str] = {}
-    if key.rpm_limit is not None:
-        headers["x-ratelimit-limit-requests"] = str(key.rpm_limit)
-        headers["x-ratelimit-remaining-requests"] = str(max(0, key.rpm_limit - result.requests_used))
-        headers["x-ratelimit-reset-requests"] = reset
-    if key.tpm_limit is not None:
-        headers["x-ratelimit-limit-tokens"] = str(key.tpm_limit)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, key.tpm_limit - result.tokens_used))
-        headers["x-ratelimit-reset-tokens"] = reset
+    requests = _tightest([b.rpm_limit for b in admission.subjects], [u.requests for u in result.used])
+    tokens = _tightest([b.tpm_limit for b in admission.subjects], [u.tokens for u in result.used])
+    for kind, tightest in (("requests", requests), ("tokens", tokens)):
+        if tightest is not None:
+            headers[f"x-ratelimit-limit-{kind}"] = str(tightest[1])
+            headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, tightest[0]))
+            headers[f"x-ratelimit-reset-{kind}"] = reset
     return headers
 
 
-def refusal_error(key: KeyRecord, result: AdmissionResult, headers: dict[str, str], budget_ttl: int,
-                  now: datetime) -> LimitExceeded:  # fmt: skip
-    if result.reason == "budget":
-        retry = {"Retry-After": str(budget_ttl)} if budget_ttl else {}
-        period = "in total" if key.budget_period == "total" else f"this {key.budget_period}"
+def refusal_error(subject: Subject, reason: str | None, headers: dict[str, str], now: datetime) -> LimitExceeded:
+    record = subject.record
+    if reason == "budget":
+        retry = {"Retry-After": str(subject.budget_ttl)} if subject.budget_ttl else {}
+        period = "in total" if record.budget_period == "total" else f"this {record.budget_period}"
+        who = f"This API key's team '{record.name}' has" if subject.label == "team" else "This API key has"
         return LimitExceeded(
-            f"This API key has spent its budget of ${key.max_budget_usd} {period}.",
+            f"{who} spent its budget of ${record.max_budget_usd} {period}.",
             type="insufficient_quota",
             headers={**headers, **retry},
         )
-    what = "requests" if result.reason == "requests" else "tokens"
-    limit = key.rpm_limit if result.reason == "requests" else key.tpm_limit
+    what = "requests" if reason == "requests" else "tokens"
+    limit = record.rpm_limit if reason == "requests" else record.tpm_limit
     retry_after = max(1, math.ceil(60 - now.second - now.microsecond / 1e6))
+    who = f"this API key's team '{record.name}'" if subject.label == "team" else "this API key"
     return LimitExceeded(
-        f"Rate limit reached for this API key: {limit} {what} per minute. Try again in {retry_after}s.",
+        f"Rate limit reached for {who}: {limit} {what} per minute. Try again in {retry_after}s.",
         type="rate_limit_exceeded",
         headers={**headers, "Retry-After": str(retry_after)},
     )
@@ -120,44 +172,52 @@ def micro_usd(cost_usd: float | None) -> int:
     return 0 if not cost_usd else max(0, round(cost_usd * 1_000_000))
 
 
-def unflushed_spend(rows: list[dict], *, key_id: int, since: date | None) -> Decimal:
+def unflushed_spend(rows: list[dict], *, since: date | None, key_id: int | None = None,
+                    team_id: int | None = None) -> Decimal:  # fmt: skip
+    """The spend in rows not written yet, of one key (key_id) or one team (team_id)."""
+    field, owner = ("team_id", team_id) if team_id is not None else ("api_key_id", key_id)
     return sum(
         (row["cost_usd"] or Decimal(0) for row in rows
-         if row["api_key_id"] == key_id and (since is None or row["created_at"].date() >= since)),
+         if row.get(field) == owner and (since is None or row["created_at"].date() >= since)),
         Decimal(0),
     )  # fmt: skip
 
 
 class LimitKeeper:
-    """Admits requests of limited keys against the shared counters and settles what they really used.
+    """Admits requests of limited keys (and keys of limited teams) against the shared counters, and settles what
+    they really used.
 
-    A budget bucket the store does not have (a new period, a Redis restart, REDIS_URL just turned on) is rebuilt
-    from the recorded usage of the period before the request is admitted: one rebuild per missing bucket and
-    process at a time (concurrent requests wait for the same one); while the bucket exists, admission never reads
-    the database.
+    Every limit that applies, the key's and its team's, is admitted in one atomic step of the store (one Redis
+    script, or one database transaction): all are counted or none. A budget bucket the store does not have (a new
+    period, a Redis restart, REDIS_URL just turned on) is rebuilt from the recorded usage of the period before the
+    request is admitted: one rebuild per missing bucket and process at a time (concurrent requests wait for the same
+    one); while the bucket exists, admission never reads the database.
     """
 
-    def __init__(self, counters: RedisCounters | DatabaseCounters, *, recorder: "UsageRecorder | None" = None) -> None:
+    def __init__(self, counters: RedisCounters | DatabaseCounters, *, recorder: "UsageRecorder | None" = None,
+                 alerts: BudgetAlerts | None = None) -> None:  # fmt: skip
         self.counters = counters
         self.recorder = recorder
+        self.alerts = alerts if alerts is not None else BudgetAlerts()
         self._pending: set[asyncio.Task] = set()
         self._rebuilds: dict[str, asyncio.Future] = {}
 
     async def admit(self, key: KeyRecord, *, token_reservation: int | None) -> LimitHold | None:
-        if not key.has_limits:
-            return None
         now = timezone.now()
-        admission, budget_ttl = plan_admission(key, token_reservation=token_reservation, now=now)
+        hold = plan_admission(key, token_reservation=token_reservation, now=now)
+        if hold is None:  # no limit applies: no counter is touched
+            return None
+        admission = hold.admission
         result = await self._admit(admission)
         if result.reason == BUDGET_UNKNOWN:
-            await self._rebuild_budget(key, admission.budget_bucket, budget_ttl, now)
+            await asyncio.gather(*(self._rebuild_budget(hold, index, now) for index in result.unknown))
             result = await self._admit(admission)
             if result.reason == BUDGET_UNKNOWN:  # lost again at once: fail closed rather than admit uncounted
                 raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.")
-        headers = rate_limit_headers(key, result, now)
+        headers = rate_limit_headers(admission, result, now)
         if not result.allowed:
-            raise refusal_error(key, result, headers, budget_ttl, now)
-        return LimitHold(admission=admission, headers=headers)
+            raise refusal_error(hold.subjects[result.refused_by or 0], result.reason, headers, now)
+        return replace(hold, headers=headers)
 
     async def _admit(self, admission: Admission) -> AdmissionResult:
         """One atomic admission. If the caller is cancelled meanwhile (the client went away), the admission still
@@ -183,40 +243,49 @@ class LimitKeeper:
         except Exception:
             logger.warning("could not release the reservation of a cancelled request", exc_info=True)
 
-    async def _rebuild_budget(self, key: KeyRecord, bucket: str, ttl_seconds: int, now: datetime) -> None:
+    async def _rebuild_budget(self, hold: LimitHold, index: int, now: datetime) -> None:
+        subject, bucket = hold.subjects[index], hold.admission.subjects[index].budget
         rebuild = self._rebuilds.get(bucket)
         if rebuild is None:
-            rebuild = asyncio.ensure_future(self._seed_budget(key, bucket, ttl_seconds, now))
+            rebuild = asyncio.ensure_future(self._seed_budget(subject, bucket, now))
             self._rebuilds[bucket] = rebuild
             rebuild.add_done_callback(lambda _: self._rebuilds.pop(bucket, None))
         try:
             await asyncio.shield(rebuild)
         except Exception as exc:
-            logger.error("could not rebuild the budget of key %s: %s: %s", key.name, type(exc).__name__, exc)
+            logger.error("could not rebuild the budget of %s %s: %s: %s", subject.label, subject.record.name,
+                         type(exc).__name__, exc)  # fmt: skip
             raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
 
-    async def _seed_budget(self, key: KeyRecord, bucket: str, ttl_seconds: int, now: datetime) -> None:
-        """The spend of the period: the daily rollup plus this process's rows not written yet, read while no batch
-        is being written (so no row is counted twice or missed)."""
-        since = period_start(key.budget_period, now.date())
+    async def _seed_budget(self, subject: Subject, bucket: str, now: datetime) -> None:
+        """The spend of the period (of the key, or of every key of the team): the daily rollup plus this process's
+        rows not written yet, read while no batch is being written (so no row is counted twice or missed)."""
+        since = period_start(subject.record.budget_period, now.date())
+        owner = {"team_id": subject.record.id} if subject.label == "team" else {"key_id": subject.record.id}
         if self.recorder is None:
-            spent = await run_in_db_thread(recorded_spend, key_id=key.id, since=since)
+            spent = await run_in_db_thread(recorded_spend, since=since, **owner)
         else:
-            spent, unwritten = await self.recorder.read_beside_buffer(recorded_spend, key_id=key.id, since=since)
-            spent += unflushed_spend(unwritten, key_id=key.id, since=since)
-        await self.counters.seed_budget(bucket, micro_usd(float(spent)), ttl_seconds)
-        logger.info("rebuilt budget bucket %s of key %s: $%s spent", bucket, key.name, spent)
+            spent, unwritten = await self.recorder.read_beside_buffer(recorded_spend, since=since, **owner)
+            spent += unflushed_spend(unwritten, since=since, **owner)
+        await self.counters.seed_budget(bucket, micro_usd(float(spent)), subject.budget_ttl)
+        logger.info("rebuilt budget bucket %s of %s %s: $%s spent", bucket, subject.label, subject.record.name, spent)
 
     async def settle(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
+        """Charge every subject; then, off the request's path, alert on a budget threshold crossed."""
+        charged = micro_usd(float(cost) if cost else None)
+        watched = charged > 0 and any(map(watches_budget, hold.subjects))
         try:
-            await self.counters.settle(
-                tokens_bucket=hold.admission.tokens_bucket,
+            spent = await self.counters.settle(
+                hold.admission,
                 token_delta=tokens_used - hold.admission.token_reservation,
-                budget_bucket=hold.admission.budget_bucket,
-                cost_micro_usd=micro_usd(float(cost) if cost else None),
+                cost_micro_usd=charged,
+                read_spend=watched,
             )
         except Exception:
             logger.warning("could not settle a rate-limit reservation", exc_info=True)
+            return
+        if watched:
+            await self.alerts.note_spend(hold.subjects, spent)
 
     def settle_later(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
         self._track(asyncio.get_running_loop().create_task(self.settle(hold, tokens_used=tokens_used, cost=cost)))
@@ -230,9 +299,10 @@ class LimitKeeper:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-def enforced_spend(key: KeyRecord, now: datetime) -> Decimal | None:
-    """The spend in the key's current budget bucket as enforcement reads it (sync: the admin); None if missing."""
-    bucket, _ = budget_bucket(key, now)
+def enforced_spend(record: Record, now: datetime) -> Decimal | None:
+    """The spend in a key's (or team's) current budget bucket as enforcement reads it (sync: the admin); None if
+    missing."""
+    bucket, _ = budget_bucket(record, now)
     micro = read_counter(bucket, redis_url=settings.REDIS_URL, prefix=settings.LLMPROXY_REDIS_PREFIX)
     return None if micro is None else Decimal(micro) / MICRO
 

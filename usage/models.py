@@ -1,4 +1,7 @@
 from django.db import models
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 
 class EndReason(models.TextChoices):
@@ -25,6 +28,8 @@ class RequestLog(models.Model):
     endpoint = models.CharField(max_length=16, choices=EndpointName.choices, default=EndpointName.CHAT)
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     key_name = models.CharField(max_length=100, blank=True, default="")
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team_name = models.CharField(max_length=100, blank=True, default="", help_text="The key's team at the time")
     requested_model = models.CharField(max_length=200, blank=True, default="")
     resolved_model = models.CharField(max_length=200, blank=True, default="")
     litellm_model = models.CharField(max_length=200, blank=True, default="")
@@ -51,6 +56,7 @@ class RequestLog(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["api_key", "created_at"]),
+            models.Index(fields=["team", "created_at"]),
             models.Index(fields=["resolved_model", "created_at"]),
         ]
 
@@ -59,12 +65,15 @@ class RequestLog(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Per day, key, resolved model and endpoint: the rollup the dashboard and reports read."""
+    """Per day, key (by id: a renamed key keeps its history), team, resolved model and endpoint: the rollup the
+    dashboard, reports and budget rebuilds read."""
 
     day = models.DateField()
     endpoint = models.CharField(max_length=16, choices=EndpointName.choices, default=EndpointName.CHAT)
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     key_name = models.CharField(max_length=100, blank=True, default="")
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team_name = models.CharField(max_length=100, blank=True, default="")
     model = models.CharField(max_length=200, blank=True, default="")
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
@@ -77,9 +86,22 @@ class DailyUsage(models.Model):
         verbose_name = "usage dashboard"
         verbose_name_plural = "usage dashboard"
         constraints = [
-            models.UniqueConstraint(fields=["day", "key_name", "model", "endpoint"], name="daily_usage_unique_endpoint")
+            # NULL ids are coalesced so that rows of no key or no team still meet the constraint on every database.
+            models.UniqueConstraint(
+                F("day"),
+                Coalesce("api_key", Value(0)),
+                F("key_name"),
+                Coalesce("team", Value(0)),
+                F("model"),
+                F("endpoint"),
+                name="daily_usage_unique_key_team",
+            )
         ]
-        indexes = [models.Index(fields=["key_name", "day"]), models.Index(fields=["model", "day"])]
+        indexes = [
+            models.Index(fields=["key_name", "day"]),
+            models.Index(fields=["model", "day"]),
+            models.Index(fields=["team", "day"]),
+        ]
 
 
 class LimitCounter(models.Model):
@@ -88,3 +110,38 @@ class LimitCounter(models.Model):
     bucket = models.CharField(max_length=200, unique=True)
     value = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField(db_index=True)
+
+
+class AlertSubject(models.TextChoices):
+    KEY = "key"
+    TEAM = "team"
+
+
+class BudgetAlert(models.Model):
+    """A budget alert threshold crossed: one row, and one email, per key or team and budget period."""
+
+    subject = models.CharField(max_length=8, choices=AlertSubject.choices)
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100, help_text="The key's or team's name when the alert was sent")
+    period = models.CharField(max_length=32, help_text="The budget period: day:YYYY-MM-DD, month:YYYY-MM or total")
+    percent = models.PositiveSmallIntegerField(help_text="The alert threshold, in % of the budget")
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    budget_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    recipients = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Empty: nobody to email, or sending failed")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "period"], condition=Q(subject="team"), name="one_team_budget_alert_per_period"
+            ),
+            models.UniqueConstraint(
+                fields=["api_key", "period"], condition=Q(subject="key"), name="one_key_budget_alert_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.name}: {self.percent}% of ${self.budget_usd} ({self.period})"

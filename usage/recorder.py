@@ -30,16 +30,23 @@ T = TypeVar("T")
 
 
 def write_rows(rows: list[dict[str, Any]]) -> None:
-    """Insert the rows and fold them into the daily rollup, in one transaction."""
+    """Insert the rows and fold them into the daily rollup, in one transaction.
+
+    The rollup groups by the key's id and its team as well as its name: a renamed key keeps its history under its
+    id, a new key given an old name starts its own, and a team's spend is the sum of its rows (a key that changes
+    team leaves what it spent with the team it spent it for)."""
     from usage.models import DailyUsage, RequestLog
 
     rollup: dict[tuple, dict[str, Any]] = defaultdict(
         lambda: {"requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0)}
     )
+    team_names: dict[int | None, str] = {}
     for row in rows:
         day = row["created_at"].date()
         endpoint = row.get("endpoint", "chat")  # a row that names none (an older caller) came through chat
-        totals = rollup[(day, row["key_name"], row["resolved_model"], endpoint, row["api_key_id"])]
+        team_id = row.get("team_id")
+        team_names[team_id] = row.get("team_name", "")
+        totals = rollup[(day, row["api_key_id"], row["key_name"], team_id, row["resolved_model"], endpoint)]
         totals["requests"] += 1
         totals["errors"] += row["status"] >= 400
         totals["prompt_tokens"] += row["prompt_tokens"]
@@ -47,13 +54,14 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
         totals["cost_usd"] += row["cost_usd"] or Decimal(0)
     with transaction.atomic():
         RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
-        for (day, key_name, model, endpoint, key_id), totals in rollup.items():
-            updated = DailyUsage.objects.filter(day=day, key_name=key_name, model=model, endpoint=endpoint).update(
+        for (day, key_id, key_name, team_id, model, endpoint), totals in rollup.items():
+            group = {"day": day, "api_key_id": key_id, "key_name": key_name, "team_id": team_id, "model": model,
+                     "endpoint": endpoint}  # fmt: skip
+            updated = DailyUsage.objects.filter(**group).update(
                 **{name: F(name) + value for name, value in totals.items()}
             )
             if not updated:
-                DailyUsage.objects.create(day=day, key_name=key_name, model=model, endpoint=endpoint,
-                                          api_key_id=key_id, **totals)  # fmt: skip
+                DailyUsage.objects.create(**group, team_name=team_names[team_id], **totals)
 
 
 def write_each(rows: list[dict[str, Any]]) -> int:

@@ -184,3 +184,37 @@ def test_reservation_reads_the_endpoints_output_field():
     route = resolve(SNAPSHOT, requested_model="gpt-4o", params={}, token_fields=("max_output_tokens",))
     messages = [{"role": "user", "content": "x" * 40}]
     assert token_reservation(route, messages, output_fields=("max_output_tokens",)) == 100 + 10 + 4
+
+
+@pytest.mark.parametrize(
+    ("key_list", "team_list", "usable"),
+    [
+        (None, None, {"gpt-4o", "fast", "claude", "smart", "uncapped"}),
+        (None, {"gpt-4o", "claude"}, {"gpt-4o", "fast", "claude", "smart"}),
+        ({"gpt-4o", "uncapped"}, None, {"gpt-4o", "fast", "uncapped"}),
+        ({"gpt-4o", "uncapped"}, {"fast", "claude"}, {"gpt-4o", "fast"}),  # the team names the alias: its target
+        ({"smart"}, {"claude"}, {"claude", "smart"}),  # the key names an alias, the team its target
+        ({"claude"}, {"gpt-4o"}, set()),  # nothing in common: nothing at all, not "everything"
+    ],
+)
+def test_a_key_may_use_what_both_its_own_list_and_its_teams_list_let_through(key_list, team_list, usable):
+    key_allowlist = None if key_list is None else frozenset(key_list)
+    team_allowlist = None if team_list is None else frozenset(team_list)
+    assert set(visible_model_names(SNAPSHOT, key_allowlist, team_allowlist)) == usable
+    for name in ["gpt-4o", "fast", "claude", "smart", "uncapped"]:
+        if name in usable:
+            resolve(SNAPSHOT, requested_model=name, params={}, allowlist=key_allowlist, team_allowlist=team_allowlist)
+        else:
+            with pytest.raises(ModelNotAllowed):
+                resolve(SNAPSHOT, requested_model=name, params={}, allowlist=key_allowlist,
+                        team_allowlist=team_allowlist)  # fmt: skip
+
+
+def test_a_model_refused_by_the_team_says_it_is_the_teams_list():
+    with pytest.raises(ModelNotAllowed) as refused:
+        resolve(SNAPSHOT, requested_model="smart", params={}, team_allowlist=frozenset({"gpt-4o"}))
+    assert refused.value.message == "This API key's team may not use the model 'smart'."
+    assert refused.value.requested_model == "smart"
+    with pytest.raises(ModelNotAllowed, match=r"^This API key may not use"):  # the key's own list is asked first
+        resolve(SNAPSHOT, requested_model="smart", params={}, allowlist=frozenset({"gpt-4o"}),
+                team_allowlist=frozenset({"gpt-4o"}))  # fmt: skip

@@ -2,7 +2,8 @@
 
 The walk derives its pages from the admin site itself (each registered ModelAdmin's own URL patterns, its actions and
 its autocomplete fields), so an admin added later is walked without touching this file. Users as a team has them:
-staff with no permission, staff with only view permissions, a non-staff user, and a superuser.
+staff with no permission, staff with only view permissions, a non-staff user, and a superuser. (What a team's admin
+or member sees of other teams: tests/security/test_team_admin_walk.py.)
 """
 
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ from keys.services import create_api_key
 from lockout.models import FailedLogin
 from routing.models import AllowedModel, Deployment, ModelAlias
 from routing.services import create_model
+from teams.models import Membership, Team
+from teams.services import create_team
 from tests.support.admin_users import logged_in, staff_user
-from usage.models import DailyUsage, RequestLog
+from usage.models import BudgetAlert, DailyUsage, RequestLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OUR_APPS = ("keys", "routing", "usage", "admin", "lockout")  # "admin": the audit trail (LogEntry)
+OUR_APPS = ("keys", "routing", "usage", "admin", "lockout", "teams")  # "admin": the audit trail (LogEntry)
 MARKER = "walkmarker"  # in every object's visible text: a page that shows it shows data
 
 
@@ -83,7 +86,7 @@ def action_names(model: type, superuser) -> list[str]:
 def every_row() -> dict[str, list[dict]]:
     """Every row an admin page of ours could change: our admins' models and the models edited inline."""
     return {model._meta.label: [model_to_dict(obj) for obj in model._default_manager.order_by("pk")]
-            for model in [*our_models(), Deployment]}  # fmt: skip
+            for model in [*our_models(), Deployment, Membership]}  # fmt: skip
 
 
 @pytest.fixture
@@ -93,14 +96,22 @@ def superuser():
 
 @pytest.fixture
 def walk_data(superuser) -> None:
-    """One object of each of our models, each showing MARKER on its pages."""
-    key = create_api_key(name=f"{MARKER}-key", rpm_limit=5).api_key
+    """One object of each of our models, each showing MARKER on its pages (the key and its usage in a team)."""
+    team = create_team(name=f"{MARKER}-team", rpm_limit=10)
+    key = create_api_key(name=f"{MARKER}-key", rpm_limit=5, team=team).api_key
     model = create_model(f"{MARKER}-model", litellm_model="openai/gpt-4o")
     ModelAlias.objects.create(alias=f"{MARKER}-alias", target=model)
     now = timezone.now()
-    RequestLog.objects.create(created_at=now, api_key=key, key_name=key.name, requested_model=model.name,
-                              status=200, end_reason="completed", latency_ms=1.0)  # fmt: skip
-    DailyUsage.objects.create(day=date.today(), api_key=key, key_name=key.name, model=model.name, requests=1)
+    RequestLog.objects.create(created_at=now, api_key=key, key_name=key.name, team=team, team_name=team.name,
+                              requested_model=model.name, status=200, end_reason="completed",
+                              latency_ms=1.0)  # fmt: skip
+    DailyUsage.objects.create(day=date.today(), api_key=key, key_name=key.name, team=team, team_name=team.name,
+                              model=model.name, requests=1)  # fmt: skip
+    BudgetAlert.objects.create(subject="team", team=team, name=team.name, period="month:2026-11", percent=80,
+                               spent_usd=8, budget_usd=10)  # fmt: skip
+    LogEntry.objects.create(user=superuser, content_type=ContentType.objects.get_for_model(key),  # the walked one
+                            object_id=str(key.pk), object_repr=key.name, action_flag=CHANGE,
+                            change_message=f"{MARKER} changed")  # fmt: skip
     LogEntry.objects.create(user=superuser, content_type=ContentType.objects.get_for_model(AllowedModel),
                             object_id=str(model.pk), object_repr=model.name, action_flag=CHANGE,
                             change_message=f"{MARKER} changed")  # fmt: skip
@@ -112,13 +123,22 @@ def view_permissions() -> list[str]:
     return [f"{model._meta.app_label}.view_{model._meta.model_name}" for model in our_models()]
 
 
+def in_the_walk_team(user):
+    """Administers the walk's team, holding only the permissions given to them (not the "Team admins" group's):
+    outside superusers, keys and usage are seen through a team."""
+    Membership.objects.create(user=user, team=Team.objects.get(name=f"{MARKER}-team"), role="admin")
+    user.groups.clear()
+    return get_user_model().objects.get(pk=user.pk)
+
+
 def test_the_walk_covers_every_admin_of_ours(walk_data):
     kinds = {(page.model._meta.label, page.kind) for page in all_pages()}
     for model in our_models():
         for kind in ("changelist", "add", "change", "delete", "history"):
             assert (model._meta.label, kind) in kinds
     assert {"keys.ApiKey", "routing.AllowedModel", "routing.ModelAlias", "usage.RequestLog", "usage.DailyUsage",
-            "admin.LogEntry", "lockout.FailedLogin"} <= {model._meta.label for model in our_models()}  # fmt: skip
+            "usage.BudgetAlert", "admin.LogEntry", "lockout.FailedLogin",
+            "teams.Team"} <= {model._meta.label for model in our_models()}  # fmt: skip
     assert autocomplete_urls()
 
 
@@ -147,7 +167,7 @@ def test_staff_without_permissions_sees_nothing_of_ours(walk_data, superuser):
 
 
 def test_staff_with_view_permissions_reads_but_changes_nothing(walk_data, superuser):
-    client = logged_in(staff_user("viewer", *view_permissions()))
+    client = logged_in(in_the_walk_team(staff_user("viewer", *view_permissions())))
     before = every_row()
     for page in all_pages():
         response = client.get(page.url)
@@ -205,7 +225,7 @@ def test_the_audit_trail_shows_only_entries_about_what_the_user_may_view(walk_da
 def test_the_key_page_shows_spend_only_to_users_who_may_view_usage(walk_data):
     key = one_object(apps.get_model("keys", "ApiKey"))
     url = reverse("admin:keys_apikey_change", args=[key.pk])
-    key_viewer = logged_in(staff_user("key-viewer", "keys.view_apikey"))
-    usage_viewer = logged_in(staff_user("usage-viewer", "keys.view_apikey", "usage.view_dailyusage"))
+    key_viewer = logged_in(in_the_walk_team(staff_user("key-viewer", "keys.view_apikey")))
+    usage_viewer = logged_in(in_the_walk_team(staff_user("usage-viewer", "keys.view_apikey", "usage.view_dailyusage")))
     assert "All time:" not in key_viewer.get(url).content.decode()
     assert "All time:" in usage_viewer.get(url).content.decode()

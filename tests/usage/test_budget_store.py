@@ -128,7 +128,7 @@ def test_settling_after_the_minute_expired_leaves_no_bucket_without_ttl(transact
         counters = RedisCounters(redis_url(), prefix=prefix)
         keeper = LimitKeeper(counters)
         hold = await keeper.admit(key, token_reservation=500)
-        bucket = prefix + hold.admission.tokens_bucket
+        bucket = prefix + hold.admission.subjects[0].tokens
         client.pexpire(bucket, 1)  # the minute's TTL runs out while the answer is still streaming
         deadline = time.monotonic() + 5
         while client.exists(bucket) and time.monotonic() < deadline:

@@ -1,7 +1,6 @@
 """Per-key limits: requests and tokens per minute, budgets; on database counters and on Redis."""
 
 import asyncio
-import time
 from decimal import Decimal
 
 import httpx
@@ -80,12 +79,13 @@ def test_tokens_per_minute_count_the_tokens_actually_used(gateway_url, policy, l
 
 
 def test_budget_stops_a_key_once_spent(gateway_url, fake_provider, limit_backend):
+    from api.gateway import gateway
     from routing.services import create_model
 
     create_model("gpt-4o", litellm_model="openai/gpt-4o", api_base=fake_provider.openai_base)
     key = limited_key(max_budget_usd="0.00001", budget_period="day")
     assert post(gateway_url, key, model="gpt-4o").status_code == 200  # costs ~$0.000055: the budget is spent
-    time.sleep(0.3)  # the spend is settled right after the answer, off the request path
+    gateway.drain_threadsafe()  # the spend is settled right after the answer, off the request path
     refused = post(gateway_url, key, model="gpt-4o")
     assert refused.status_code == 429
     error = refused.json()["error"]

@@ -40,12 +40,12 @@ def usage_data() -> None:
 def test_usage_report_json_has_exactly_the_documented_keys(manage_py, usage_data):
     rows = json.loads(manage_py("usage_report", "--json").stdout)
     assert rows == [
-        {"key": "app-a", "model": "gpt-4o-mini", "endpoint": "chat", "requests": 2, "errors": 1, "prompt_tokens": 13,
-         "completion_tokens": 5, "cost_usd": 0.001},
-        {"key": "app-b", "model": "claude", "endpoint": "chat", "requests": 1, "errors": 0, "prompt_tokens": 20,
-         "completion_tokens": 7, "cost_usd": 0.001},
-        {"key": "app-b", "model": "embed", "endpoint": "embeddings", "requests": 1, "errors": 0, "prompt_tokens": 8,
-         "completion_tokens": 0, "cost_usd": 0.0002},
+        {"key": "app-a", "team": "", "model": "gpt-4o-mini", "endpoint": "chat", "requests": 2, "errors": 1,
+         "prompt_tokens": 13, "completion_tokens": 5, "cost_usd": 0.001},
+        {"key": "app-b", "team": "", "model": "claude", "endpoint": "chat", "requests": 1, "errors": 0,
+         "prompt_tokens": 20, "completion_tokens": 7, "cost_usd": 0.001},
+        {"key": "app-b", "team": "", "model": "embed", "endpoint": "embeddings", "requests": 1, "errors": 0,
+         "prompt_tokens": 8, "completion_tokens": 0, "cost_usd": 0.0002},
     ]  # fmt: skip
 
 

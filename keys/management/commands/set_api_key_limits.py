@@ -1,12 +1,14 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from keys.management.commands._limits import add_limit_arguments, limits_from_options
+from keys.management.commands._limits import add_limit_arguments, describe_limits, limits_from_options
 from keys.services import UNCHANGED, ApiKeyNotFound, set_api_key_limits
 
 
 class Command(BaseCommand):
-    help = "Change a key's limits (--rpm, --tpm, --max-budget, --budget-period); 'none' removes a limit."
+    help = (
+        "Change a key's limits (--rpm, --tpm, --max-budget, --budget-period, --alert-percent); 'none' removes a limit."
+    )
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
@@ -20,8 +22,4 @@ class Command(BaseCommand):
             raise CommandError(f"No API key named '{name}'.") from None
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
-        budget = "-" if api_key.max_budget_usd is None else api_key.max_budget_usd
-        self.stdout.write(
-            f"{api_key.name}: rpm={api_key.rpm_limit or '-'} tpm={api_key.tpm_limit or '-'} "
-            f"budget={budget} per {api_key.budget_period}"
-        )
+        self.stdout.write(f"{api_key.name}: {describe_limits(api_key)}")

@@ -5,7 +5,7 @@ from routing.policy_io import dump_policy_yaml, export_policy
 
 class Command(BaseCommand):
     requires_system_checks: list[str] = []
-    help = "Print the policy (models and aliases) as YAML that import_policy reads back unchanged."
+    help = "Print the policy (models, aliases, teams) as YAML that import_policy reads back unchanged."
 
     def handle(self, *args, **options) -> None:
         self.stdout.write(dump_policy_yaml(export_policy()), ending="")

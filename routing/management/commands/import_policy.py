@@ -7,12 +7,14 @@ from routing.policy_io import PolicyFileError, import_policy, read_policy_file
 
 class Command(BaseCommand):
     requires_system_checks: list[str] = []
-    help = "Upsert allowed models and aliases from a YAML or JSON policy file."
+    help = "Upsert allowed models, aliases and teams from a YAML or JSON policy file."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument(
-            "--prune", action="store_true", help="Also delete models and aliases the file does not name."
+            "--prune",
+            action="store_true",
+            help="Also delete models, aliases and teams the file does not name (teams: if it has a teams section).",
         )
 
     def handle(self, *args, file: Path, prune: bool, **options) -> None:
