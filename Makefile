@@ -11,7 +11,8 @@ UV_VERSION ?= 0.13.9
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench audit lock clean
+.PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench audit lock clean \
+	ops-deps
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,9 +40,15 @@ run: migrate static
 demo: migrate static
 	DJANGO_DEBUG=1 DEMO_PROVIDER_PORT=$(DEMO_PROVIDER_PORT) HOST=$(HOST) PORT=$(PORT) VENV=$(VENV) sh scripts/demo.sh
 
-## serve: production-style, several workers, DEBUG off (needs DJANGO_SECRET_KEY)
+# Where the workers of `make serve` keep their metrics (prometheus_client's multiprocess mode; /metrics sums them):
+# one directory per port, emptied of the last run's files before the workers start.
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.metrics/$(PORT)
+
+## serve: production-style, several workers, DEBUG off (needs DJANGO_SECRET_KEY), /metrics summed over the workers
 serve: migrate static
-	DJANGO_DEBUG=0 $(VENV)/bin/uvicorn llmproxy_site.asgi:application --host $(HOST) --port $(PORT) \
+	mkdir -p "$(PROMETHEUS_MULTIPROC_DIR)" && find "$(PROMETHEUS_MULTIPROC_DIR)" -maxdepth 1 -name '*.db' -delete
+	PROMETHEUS_MULTIPROC_DIR="$(PROMETHEUS_MULTIPROC_DIR)" DJANGO_DEBUG=0 \
+		$(VENV)/bin/uvicorn llmproxy_site.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --loop uvloop --http httptools --no-access-log
 
 ## bench: fake provider + one gateway worker, load from a separate process; prints the table (BENCH_SCALE=0.3 quicker)
@@ -52,8 +59,22 @@ lint: dev-install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## test: lint, then the whole suite on SQLite and (when reachable, always in CI) on PostgreSQL
-test: lint test-sqlite
+## ops-deps: haproxy and pgbouncer from Debian's packages, which tests/operations drive (installed when missing)
+OPS_PACKAGES := haproxy pgbouncer
+ops-deps:
+	@missing=""; for program in $(OPS_PACKAGES); do \
+		command -v $$program >/dev/null || [ -x /usr/sbin/$$program ] || missing="$$missing $$program"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (Debian)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends $$missing || \
+			{ apt-get update -q && apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+## test: lint, then the whole suite on SQLite and (when reachable, always in CI) on PostgreSQL; in CI it installs
+## the operations tests' programs first (elsewhere those tests are skipped without them: `make ops-deps`)
+test: $(if $(CI),ops-deps) lint test-sqlite
 	@if [ -n "$$CI" ] || $(PY) scripts/postgres_reachable.py "$(POSTGRES_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else \
@@ -86,4 +107,4 @@ lock:
 	done
 
 clean:
-	rm -rf $(VENV) .venv-audit .venv-lock staticfiles test_db.sqlite3 .demo .bench
+	rm -rf $(VENV) .venv-audit .venv-lock staticfiles test_db.sqlite3 .demo .bench .metrics

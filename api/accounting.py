@@ -15,6 +15,8 @@ from django.utils import timezone
 from api.errors import GatewayError
 from keys.lookup import KeyRecord
 from routing.resolver import Route
+from telemetry import metrics, tracing
+from telemetry.request_ids import current_request_id
 from usage.cost import TokenUsage, cost_usd, estimate_tokens, token_usage
 from usage.limits import LimitHold
 from usage.models import EndReason
@@ -30,8 +32,8 @@ class RequestAccount:
     __slots__ = (
         "_finished", "_loop", "_provider_answered", "_provider_ms", "_provider_started", "_started", "api_key",
         "attempts", "completion_tokens", "cost_usd", "created_at", "delivered_text", "end_reason", "endpoint",
-        "error_code", "fallback_model", "gateway", "limit_hold", "prompt_tokens", "request", "requested_model",
-        "route", "status", "streamed", "ttft_ms", "usage", "usage_estimated",
+        "error_code", "fallback_model", "gateway", "limit_hold", "prompt_tokens", "request", "request_id",
+        "requested_model", "route", "status", "streamed", "trace_span", "ttft_ms", "usage", "usage_estimated",
     )  # fmt: skip
 
     def __init__(self, gateway: "Gateway", endpoint: "Endpoint") -> None:
@@ -62,6 +64,8 @@ class RequestAccount:
         self.limit_hold: LimitHold | None = None
         self.attempts = 0  # provider calls made (api.failover)
         self.fallback_model = ""
+        self.request_id = current_request_id()  # set at the ASGI edge (telemetry.request_ids)
+        self.trace_span = None  # the request's span when tracing is on (api.pipeline starts it, finish() ends it)
 
     def attempt(self, route: Route) -> None:
         """A provider call to `route.model`'s deployment begins."""
@@ -143,13 +147,42 @@ class RequestAccount:
             if self.route is not None and (prompt or completion):
                 model = self.route.model
                 self.cost_usd = cost_usd(model.litellm_model, model.provider, self.usage)
-            self.gateway.usage.record(self.as_row())
+            row = self.as_row()
+            self.gateway.usage.record(row)
             if self.route is not None and self.route.model.tpm:
                 self.gateway.load.note_tokens(self.route.model, prompt + completion)
             if self.limit_hold is not None:
                 self.gateway.limits.settle_later(self.limit_hold, tokens_used=prompt + completion, cost=self.cost_usd)
+            if self.trace_span is not None:
+                self._end_trace(prompt, completion)
+            if metrics.ENABLED:  # overhead up to the answer (a stream's first byte), as x-llmproxy-overhead-ms
+                overhead = self.overhead_ms() if self.ttft_ms is None else max(0.0, self.ttft_ms - self._provider_ms)
+                provider = (self.route.model.provider or "") if self.route else ""
+                metrics.request_finished(row, provider=provider, overhead_ms=overhead)
         except Exception:  # accounting must never break the answer
             logger.exception("could not account for a request")
+
+    def _end_trace(self, prompt: int, completion: int) -> None:
+        model = self.route.model if self.route else None
+        team = self.api_key.team if self.api_key else None
+        tracing.end_request(
+            self.trace_span,
+            status=self.status,
+            **{
+                "gen_ai.request.model": self.requested_model[:200] or None,
+                "llmproxy.model": model.name if model else None,
+                "llmproxy.deployment": model.deployment if model else None,
+                "llmproxy.fallback_model": self.fallback_model or None,
+                "llmproxy.key": self.api_key.name if self.api_key else None,
+                "llmproxy.team": team.name if team else None,
+                "llmproxy.stream": self.streamed,
+                "llmproxy.attempts": self.attempts,
+                "llmproxy.end_reason": str(self.end_reason),
+                "error.type": self.error_code or None,
+                "gen_ai.usage.input_tokens": prompt,
+                "gen_ai.usage.output_tokens": completion,
+            },
+        )
 
     def finish_threadsafe(self) -> None:
         """finish() from any thread (Django may close a response from a worker thread)."""
@@ -186,6 +219,7 @@ class RequestAccount:
             "deployment": model.deployment[:200] if model else "",
             "attempts": self.attempts,
             "fallback_model": self.fallback_model,
+            "request_id": self.request_id,
         }
 
 

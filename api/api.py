@@ -1,8 +1,11 @@
 """The HTTP face: the OpenAI-compatible endpoints of the ninja API."""
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
@@ -153,6 +156,47 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200 if database_ok else 503)
 
 
+@api.get("/healthz/live", summary="Liveness: the process answers (no I/O)")
+async def healthz_live(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+async def _redis_ok(url: str) -> bool:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=settings.LLMPROXY_READY_TIMEOUT_SECONDS,
+                                          socket_timeout=settings.LLMPROXY_READY_TIMEOUT_SECONDS)  # fmt: skip
+    try:
+        return bool(await client.ping())
+    finally:
+        await client.aclose()
+
+
+async def _passes(check: Awaitable[Any]) -> bool:
+    try:
+        return bool(await asyncio.wait_for(check, settings.LLMPROXY_READY_TIMEOUT_SECONDS))
+    except Exception:
+        return False
+
+
+@api.get("/healthz/ready", summary="Readiness: database reachable, Redis reachable (when configured), policy loaded")
+async def healthz_ready(request: HttpRequest) -> HttpResponse:
+    """503 names every failed check, so a load balancer takes the host out and its operator sees why."""
+    started = time.perf_counter()
+    checks = {"database": run_in_db_thread(_database_ok), "policy": gateway.policy.current()}
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_ok(settings.REDIS_URL)
+    results = await asyncio.gather(*(_passes(check) for check in checks.values()))
+    failed = [name for name, ok in zip(checks, results, strict=True) if not ok]
+    body = {
+        "status": "unavailable" if failed else "ok",
+        "checks": {name: "ok" if ok else "failed" for name, ok in zip(checks, results, strict=True)},
+        "failed": failed,
+        "check_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return JsonResponse(body, status=503 if failed else 200)
+
+
 def refuse_other_methods(path: str, allowed: str) -> None:
     """A wrong method gets a JSON 405 (with Allow) in the endpoint's error shape, not ninja's plain-text one."""
 
@@ -178,5 +222,7 @@ for endpoint, method in (
     ("/v1/models", "GET"),
     ("/v1/models/{path:model}", "GET"),
     ("/healthz", "GET"),
+    ("/healthz/live", "GET"),
+    ("/healthz/ready", "GET"),
 ):
     refuse_other_methods(endpoint, method)

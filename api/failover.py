@@ -9,6 +9,7 @@ model's `fallbacks` are tried in order, each with its own cap; the key's allowli
 chose them). A fallback model's own fallbacks are not followed: one level, so a loop cannot form.
 """
 
+import logging
 import math
 import random
 import time
@@ -24,9 +25,12 @@ from routing.health import DeploymentHealth
 from routing.load import DeploymentLoad
 from routing.policy import PolicySnapshot
 from routing.resolver import ParameterRefused, Route, fallback_route, served_by
+from telemetry import metrics, tracing
 
 if TYPE_CHECKING:
     from api.pipeline import Endpoint
+
+logger = logging.getLogger(__name__)
 
 COOLING_DOWN = "deployment_cooling_down"
 AT_CAPACITY = "deployment_rate_limited"  # every deployment reached its own rpm/tpm this minute
@@ -101,20 +105,53 @@ async def call_model(endpoint: "Endpoint", route: Route, parsed: Any, account: R
         except ParameterRefused as refusal:  # this deployment's provider cannot take a field the caller sent
             last_error = last_error or refusal
             continue
+        if account.attempts and account.route is not None:  # the attempt before this one failed: a failover
+            metrics.failed_over(**metric_labels(account.route))
         account.attempt(attempt)
         await load.note_request(deployment)
         try:
+            if account.trace_span is not None:
+                return await traced_call(endpoint, attempt, parsed, account)
             if endpoint.relays(attempt):
                 return await endpoint.relay(attempt, parsed, account)
             return await endpoint.via_litellm(attempt, parsed, account)
         except GatewayError as error:
             account.attempt_failed()
+            if error.from_provider:
+                metrics.provider_failed(**metric_labels(attempt), status=error.status, code=error.code or error.type)
             if not fails_over(error):
                 raise
-            await health.record_failure(deployment.deployment_id, retry_after=retry_after_seconds(error))
+            logger.warning("provider call failed: model %s, deployment %s, attempt %s: %s %s", route.model.name,
+                           attempt.model.deployment or attempt.model.name, account.attempts, error.status,
+                           error.code or error.type)  # fmt: skip
+            ends = await health.record_failure(deployment.deployment_id, retry_after=retry_after_seconds(error))
+            if ends is not None:
+                metrics.cooldown_started(**metric_labels(attempt), ends=ends)
             last_error = error
     assert last_error is not None
     raise last_error
+
+
+async def traced_call(endpoint: "Endpoint", route: Route, parsed: Any, account: RequestAccount) -> HttpResponse:
+    """One attempt as the llmproxy.provider_call span (tracing on): until the answer, or its first byte, is in hand."""
+    relays = endpoint.relays(route)
+    attributes = {"llmproxy.attempt": account.attempts, "llmproxy.model": route.model.name,
+                  "llmproxy.deployment": route.model.deployment or route.model.name,
+                  "llmproxy.provider": route.model.provider,
+                  "llmproxy.path": "relay" if relays else "litellm"}  # fmt: skip
+    with tracing.span("llmproxy.provider_call", account.trace_span, client=True, **attributes) as span:
+        try:
+            response = await (endpoint.relay if relays else endpoint.via_litellm)(route, parsed, account)
+        except GatewayError as error:
+            span.set_attributes({"http.response.status_code": error.status, "error.type": error.code or error.type})
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
+
+
+def metric_labels(route: Route) -> dict[str, str]:
+    """The labels of the deployment an attempt went to (telemetry.metrics)."""
+    return {"model": route.model.name, "deployment": route.model.deployment, "provider": route.model.provider or ""}
 
 
 def cooling_down(route: Route, seconds: float) -> GatewayError:

@@ -61,7 +61,10 @@ from api.errors import REJECTIONS, GatewayError, as_gateway_error, body_too_larg
 from api.failover import call_with_failover
 from api.gateway import gateway
 from api.provider import uses_direct_relay
+from keys.lookup import KeyRecord
 from routing.resolver import Route, resolve
+from telemetry import tracing
+from usage.limits import LimitExceeded, LimitHold, limited_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,10 @@ def bearer_token(request: HttpRequest) -> str | None:
 async def handle(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
     """The whole request for any endpoint: its answer (or error), its headers, its account."""
     account = RequestAccount(gateway, endpoint)
+    if tracing.ENABLED:
+        account.trace_span = tracing.start_request(
+            request.headers, **{"llmproxy.endpoint": endpoint.name, "llmproxy.request_id": account.request_id}
+        )
     try:
         response = await answer(request, endpoint, account)
     except asyncio.CancelledError:  # the client went away while we waited for the provider
@@ -164,10 +171,31 @@ async def answer(request: HttpRequest, endpoint: Endpoint, account: RequestAccou
                     allowlist=caller.key.allowed_models, team_allowlist=caller.key.team_allowlist,
                     token_fields=endpoint.token_fields)  # fmt: skip
     account.route = route
-    account.limit_hold = await gateway.limits.admit(caller.key, token_reservation=endpoint.reservation(route, parsed))
+    account.limit_hold = await admit(caller.key, endpoint.reservation(route, parsed), account.trace_span)
     return await call_with_failover(
         endpoint, route, parsed, account, snapshot=caller.policy, health=gateway.health, load=gateway.load
     )
+
+
+async def admit(key: KeyRecord, reservation: int, trace_span: Any) -> LimitHold | None:
+    """Every limit of the key and its team in one atomic step (usage.limits), as llmproxy.admission when traced."""
+    if trace_span is None:
+        return await gateway.limits.admit(key, token_reservation=reservation)
+    with tracing.span("llmproxy.admission", trace_span, **{"llmproxy.limits": applied_limits(key)}) as span:
+        try:
+            hold = await gateway.limits.admit(key, token_reservation=reservation)
+        except LimitExceeded:
+            span.set_attribute("llmproxy.refused", True)
+            raise
+        span.set_attribute("llmproxy.refused", False)
+        return hold
+
+
+def applied_limits(key: KeyRecord) -> list[str]:
+    """The limits an admission checks, as "key.rpm", "team.budget", …"""
+    return [f"{label}.{name}" for label, record in limited_subjects(key)
+            for name, limit in (("rpm", record.rpm_limit), ("tpm", record.tpm_limit), ("budget", record.max_budget_usd))
+            if limit is not None]  # fmt: skip
 
 
 def event_stream(events: AsyncIterator[bytes], *, account: RequestAccount, endpoint: Endpoint,

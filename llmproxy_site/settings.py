@@ -1,5 +1,6 @@
 """Settings, all read from the environment (see README: Configuration)."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "keys",
     "routing",
     "usage",
+    "telemetry",
     "api",
 ]
 
@@ -100,6 +102,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("LLMPROXY_TEST_SQLITE", str(BASE_DIR / "test_db.sqlite3"))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("LLMPROXY_PGBOUNCER"):
+    # Behind PgBouncer's transaction pooling (README: PgBouncer) no session state may outlive a transaction:
+    # QuerySet.iterator() would open a WITH HOLD cursor, so server-side cursors are off. Prepared statements are off
+    # already (Django passes psycopg prepare_threshold=None unless OPTIONS sets it); kept explicit here.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -118,11 +126,24 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Every line made while serving a request carries its id (telemetry.request_ids; "-" outside a request).
+# LLMPROXY_LOG_FORMAT=json: one JSON object per line (telemetry.logs) instead of plain text.
+LLMPROXY_LOG_FORMAT = os.environ.get("LLMPROXY_LOG_FORMAT", "plain").strip().lower() or "plain"
+if LLMPROXY_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LLMPROXY_LOG_FORMAT must be 'plain' or 'json'.")
+if LLMPROXY_LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # Python's warnings become records too (logger py.warnings): every line is JSON
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "telemetry.request_ids.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "telemetry.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LLMPROXY_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LLMPROXY_LOG_LEVEL", "INFO")},
     "loggers": {
         "LiteLLM": {"level": "WARNING"},
@@ -206,6 +227,17 @@ LLMPROXY_COOLDOWN_WINDOW_SECONDS = env_float("LLMPROXY_COOLDOWN_WINDOW_SECONDS",
 LLMPROXY_COOLDOWN_SECONDS = env_float("LLMPROXY_COOLDOWN_SECONDS", 30.0)
 LLMPROXY_COOLDOWN_MAX_SECONDS = env_float("LLMPROXY_COOLDOWN_MAX_SECONDS", 300.0)  # cap on a provider's Retry-After
 LLMPROXY_HEALTH_REFRESH_SECONDS = env_float("LLMPROXY_HEALTH_REFRESH_SECONDS", 0.5)
+# GET /healthz/ready: how long each check (database, Redis, policy) may take before it counts as failed.
+LLMPROXY_READY_TIMEOUT_SECONDS = env_float("LLMPROXY_READY_TIMEOUT_SECONDS", 2.0)
+# Tracing (telemetry/tracing.py) is on when OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is
+# set: spans go over OTLP/HTTP as service OTEL_SERVICE_NAME (default "llmproxy"). The SDK reads the standard
+# OTEL_* variables itself (OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_SCHEDULE_DELAY, OTEL_SDK_DISABLED, …).
+# Prometheus metrics at GET /metrics (telemetry/metrics.py). Several workers need PROMETHEUS_MULTIPROC_DIR (make
+# serve sets it). LLMPROXY_METRICS=0 records nothing; a token makes /metrics ask for `Authorization: Bearer <token>`;
+# per-key labels and key budgets only with LLMPROXY_METRICS_PER_KEY=1 (keys are many: one series each).
+LLMPROXY_METRICS = env_bool("LLMPROXY_METRICS", True)
+LLMPROXY_METRICS_TOKEN = os.environ.get("LLMPROXY_METRICS_TOKEN", "")
+LLMPROXY_METRICS_PER_KEY = env_bool("LLMPROXY_METRICS_PER_KEY", False)
 
 # Request limits (bad input): each one answered with an OpenAI-shaped error, never a 500.
 # The body limit is DATA_UPLOAD_MAX_MEMORY_SIZE above (LLMPROXY_MAX_BODY_BYTES): larger bodies get a 413.

@@ -7,7 +7,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api.api import api
 from api.errors import GatewayError, error_response, invalid_request
+from api.metrics_state import scrape_state
 from lockout.forms import LockoutAdminAuthenticationForm
+from telemetry.views import metrics_view
 
 admin.site.site_header = "llmproxy administration"
 admin.site.site_title = "llmproxy"
@@ -22,6 +24,7 @@ def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view(scrape_state)),  # Prometheus (telemetry/metrics.py)
     path("", api.urls),
     # Last: any other path outside the admin is an OpenAI-shaped 404, with DEBUG on too (Django's technical 404
     # page is HTML). The admin keeps Django's pages and its redirect of /admin to /admin/.

@@ -19,6 +19,7 @@ from routing.providers import (
     takes_max_completion_tokens,
 )
 from routing.versioning import fetch_policy_version, read_policy_version
+from telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,9 @@ class PolicyStore:
             if snapshot is None or version != snapshot.version:
                 snapshot = await run_in_db_thread(build_policy_snapshot, version)
                 self._snapshot = snapshot
+                metrics.policy_loaded([*snapshot.models, *snapshot.aliases])  # the names a model label may take
             self._next_check = time.monotonic() + self._refresh_seconds
+            metrics.policy_checked()
         except DatabaseError as exc:
             if snapshot is None:
                 raise

@@ -152,11 +152,21 @@ def refusal(admission: Admission, used: list[Used]) -> tuple[str, int] | None:
     return None
 
 
+REDIS_MAX_CONNECTIONS = 100  # per worker; more requests at once wait for a free connection (up to the timeout)
+REDIS_POOL_TIMEOUT_SECONDS = 5.0
+
+
 class RedisCounters:
-    def __init__(self, url: str, *, prefix: str = "llmproxy:") -> None:
+    def __init__(self, url: str, *, prefix: str = "llmproxy:", max_connections: int = REDIS_MAX_CONNECTIONS) -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        # A blocking pool: past max_connections a request waits for a connection instead of failing at once (the
+        # default pool raises "Too many connections", which the bench saw as 503s at 64 concurrent team requests,
+        # each holding one connection to admit and, in the background, one to settle).
+        pool = redis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=REDIS_POOL_TIMEOUT_SECONDS
+        )
+        self._redis = redis.Redis(connection_pool=pool)
         self.prefix = prefix
         self._admit = self._redis.register_script(ADMIT_SCRIPT)
         self._settle = self._redis.register_script(SETTLE_SCRIPT)
@@ -198,7 +208,7 @@ class RedisCounters:
         return int(await self._redis.get(self.prefix + bucket) or 0)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
 
 class DatabaseCounters:

@@ -51,6 +51,11 @@ class RequestLog(models.Model):
     fallback_model = models.CharField(
         max_length=200, blank=True, default="", help_text="The fallback model that answered, if one did"
     )
+    # The database default lets a replica of the previous version (which names no request_id) keep writing rows
+    # while a rolling upgrade is under way.
+    request_id = models.CharField(
+        max_length=128, blank=True, default="", db_default="", help_text="The x-request-id the gateway answered with"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -58,6 +63,7 @@ class RequestLog(models.Model):
             models.Index(fields=["api_key", "created_at"]),
             models.Index(fields=["team", "created_at"]),
             models.Index(fields=["resolved_model", "created_at"]),
+            models.Index(fields=["request_id"], name="usage_reqlog_request_id"),
         ]
 
     def __str__(self) -> str:

@@ -13,6 +13,7 @@ of its write in the background, which `close()` also waits for.
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 
 from llmproxy_site.dbthread import run_in_db_thread
+from telemetry import metrics, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class UsageRecorder:
         if overflow > 0:
             del self._buffer[:overflow]
             self.dropped += overflow
+            metrics.usage_rows_dropped(overflow)
             logger.error("usage buffer full: dropped %s oldest request-log rows (database unavailable?)", overflow)
 
     def _ensure_flusher(self) -> None:
@@ -121,7 +124,8 @@ class UsageRecorder:
         self._stopping = False
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._flusher = loop.create_task(self._run(), name="usage-flusher")
+        # A fresh context: started from a request, the flusher would otherwise carry its request id for good.
+        self._flusher = loop.create_task(self._run(), name="usage-flusher", context=contextvars.Context())
 
     def _lock(self) -> asyncio.Lock:
         if self._flush_lock is None:
@@ -134,6 +138,7 @@ class UsageRecorder:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
             await self.flush()
+            metrics.usage_buffered(len(self._buffer))  # what the flush left: rows wait while the database is down
 
     async def flush(self) -> int:
         """Write everything buffered; on failure keep the rows for the next try. Returns rows written."""
@@ -142,10 +147,11 @@ class UsageRecorder:
             while self._buffer:
                 batch = self._buffer[: self.batch_size * 5]
                 del self._buffer[: len(batch)]
-                if not await self._write(batch):
+                if not await (self._write(batch) if not tracing.ENABLED else self._traced_write(batch)):
                     return written
                 written += len(batch)
                 self.written += len(batch)
+                metrics.usage_rows_written(len(batch))
             return written
 
     async def _write(self, batch: list[dict[str, Any]]) -> bool:
@@ -163,6 +169,14 @@ class UsageRecorder:
             return False
         return True
 
+    async def _traced_write(self, batch: list[dict[str, Any]]) -> bool:
+        with tracing.span("llmproxy.usage_write", **{"llmproxy.rows": len(batch)}) as span:
+            written = await self._write(batch)
+            span.set_attribute("llmproxy.written", written)
+            if not written:
+                tracing.failed(span, "the rows stay buffered for the next try")
+            return written
+
     async def _write_each(self, batch: list[dict[str, Any]]) -> bool:
         try:
             refused = await run_in_db_thread(write_each, batch)
@@ -171,6 +185,7 @@ class UsageRecorder:
             return False
         if refused:
             self.dropped += refused
+            metrics.usage_rows_dropped(refused)
             logger.error("the database refused %s request-log row(s) of a batch of %s: left out", refused, len(batch))
         return True
 
@@ -180,6 +195,7 @@ class UsageRecorder:
             self._keep(batch, write.exception() if not write.cancelled() else None)
         else:
             self.written += len(batch)
+            metrics.usage_rows_written(len(batch))
 
     def _keep(self, batch: list[dict[str, Any]], exc: BaseException | None) -> None:
         self._buffer[:0] = batch  # keep them, oldest first, for the next try

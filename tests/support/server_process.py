@@ -1,4 +1,5 @@
-"""The gateway as a separate uvicorn process (several workers, a graceful SIGTERM), against the test database."""
+"""The gateway as a separate uvicorn process (several workers, a graceful SIGTERM or a SIGKILL), against the test
+database; `prefix` runs it elsewhere, e.g. `ip netns exec NAME` on a test host with its own network."""
 
 import os
 import signal
@@ -6,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -16,9 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class GatewayProcess:
-    def __init__(self, database_url: str, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, database_url: str, *, workers: int = 1, host: str = "127.0.0.1", port: int | None = None,
+                 prefix: Sequence[str] = (), **env: str) -> None:  # fmt: skip
+        self.host, self.port, self.workers, self.prefix = host, port or free_port(), workers, list(prefix)
+        self.url = f"http://{host}:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
         self.process: subprocess.Popen | None = None
         # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
@@ -29,9 +32,14 @@ class GatewayProcess:
         return self.log_file.read()
 
     def start(self, timeout: float = 60) -> "GatewayProcess":
-        command = [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stderr=self.log_file, text=True)
+        command = [*self.prefix, sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--host",
+                   self.host, "--port", str(self.port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
+        # Its own process group: kill() takes the workers down with it, as a crash of the host would.
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=self.env, stderr=self.log_file, text=True, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -55,3 +63,9 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the server and all its workers at once: no shutdown, no flush (a crashed host)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
