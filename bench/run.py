@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import aiohttp
 import endpoints  # bench/endpoints.py: `python bench/run.py` puts bench/ first on the path
+import metrics_cost  # bench/metrics_cost.py
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
@@ -216,9 +217,9 @@ async def soak_memory(pid: int, key: str, total: int) -> list[tuple[int, float]]
     return readings
 
 
-def start_gateway(env: dict[str, str]) -> subprocess.Popen:
+def start_gateway(env: dict[str, str], port: int = GATEWAY_PORT) -> subprocess.Popen:
     return subprocess.Popen(
-        pinned(1, [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--port", str(GATEWAY_PORT),
+        pinned(1, [sys.executable, "-m", "uvicorn", "llmproxy_site.asgi:application", "--port", str(port),
                    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]),
         cwd=ROOT, env=env)  # fmt: skip
 
@@ -262,9 +263,19 @@ def main() -> None:
         gateway = start_gateway({**env, "LLMPROXY_COOLDOWN_FAILURES": "1000000000"})  # failover rows: see endpoints.py
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
         endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys.plain, scale))
+        stop(gateway)
+        pair = {name: start_gateway(telemetry_env, metrics_cost.PORTS[name])
+                for name, telemetry_env in metrics_cost.environments(env, WORK).items()}  # fmt: skip
+        for name in pair:
+            wait_until_up(f"http://127.0.0.1:{metrics_cost.PORTS[name]}/healthz")
+        pids = {name: process.pid for name, process in pair.items()}
+        telemetry_lines = asyncio.run(metrics_cost.telemetry_table(pids, keys.plain, scale, measure))
     finally:
         if gateway.poll() is None:
             stop(gateway)
+        for process in locals().get("pair", {}).values():
+            if process.poll() is None:
+                stop(process)
         stop(provider)
     redis = "Redis" if env.get("REDIS_URL") else "database"
     print(f"\nllmproxy benchmark — 1 gateway worker, fake provider (20-chunk streams), limit counters: {redis}\n")
@@ -276,6 +287,9 @@ def main() -> None:
     print("\nOther endpoints, key without limits (a new worker with LiteLLM loaded; CPU ms/req on the direct path and")
     print("through LiteLLM for the same call):\n")
     print("\n".join(endpoint_lines))
+    print("\nMetrics on (multiprocess files) vs off, tracing off in both; two workers measured in alternating rounds,")
+    print("medians of 3, key without limits:\n")
+    print("\n".join(telemetry_lines))
 
 
 if __name__ == "__main__":

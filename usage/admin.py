@@ -180,8 +180,8 @@ class RequestLogAdmin(TeamScopedAdmin):
                     "latency_ms", "ttft_ms")  # fmt: skip
     list_filter = (team_filter(), "endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model",
                    "attempts", "created_at")  # fmt: skip
-    search_fields = ("key_name", "team_name", "requested_model", "resolved_model", "deployment", "fallback_model",
-                     "error_code")  # fmt: skip
+    search_fields = ("request_id", "key_name", "team_name", "requested_model", "resolved_model", "deployment",
+                     "fallback_model", "error_code")  # fmt: skip
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # COUNT(*) over a large log is slow; the dashboard reads the rollup
