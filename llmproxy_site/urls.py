@@ -11,9 +11,6 @@ from api.metrics_state import scrape_state
 from lockout.forms import LockoutAdminAuthenticationForm
 from telemetry.views import metrics_view
 
-admin.site.site_header = "llmproxy administration"
-admin.site.site_title = "llmproxy"
-admin.site.index_title = "Keys, models and aliases"
 admin.site.login_form = LockoutAdminAuthenticationForm  # refuses logins after repeated failures (lockout app)
 
 

@@ -3,13 +3,20 @@ from datetime import UTC, datetime
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.http import HttpRequest
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
+from api.admin_test import PROMPT, send_test_request
 from audit.changes import AuditedAdminMixin
+from routing.admin_explain import explain_urls
 from routing.health import DeploymentState, HealthUnavailable, read_health
 from routing.models import AllowedModel, Deployment, ModelAlias
+from routing.policy_views import may_export, may_import, policy_urls
 from routing.provider_keys import provider_key_status
 
 PROVIDER_SETTINGS_PERMISSION = "change_provider_settings"
@@ -140,6 +147,48 @@ class AllowedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("aliases", "deployments")
+
+    def may_send_test_request(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or request.user.has_perm("routing.change_allowedmodel")
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        context = dict(extra_context or {})
+        if self.may_send_test_request(request):
+            context["test_request_url"] = reverse("admin:routing_allowedmodel_test", args=[object_id])
+            context["test_deployments"] = Deployment.objects.filter(model_id=object_id).select_related("model")
+        return super().change_view(request, object_id, form_url, context)
+
+    def test_request_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: the form; POST: "Say hello." through the real path (api/admin_test.py), the answer or the caller's
+        error. Only a POST (with its CSRF token) calls the provider."""
+        if not self.may_send_test_request(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        model = get_object_or_404(AllowedModel, pk=object_id)
+        chosen, result = None, None
+        if request.method == "POST" and request.POST.get("deployment"):
+            chosen = get_object_or_404(Deployment, model=model, pk=request.POST["deployment"])
+        if request.method == "POST":
+            result = send_test_request(model=model, deployment=chosen, username=request.user.get_username(),
+                                       own_loop=not isinstance(request, ASGIRequest))  # fmt: skip
+        context = {**self.admin_site.each_context(request), "title": f"Test request: {model.name}", "model": model,
+                   "chosen": chosen, "result": result, "prompt": PROMPT, "opts": self.opts,
+                   "deployments": model.deployments.order_by("priority", "id")}  # fmt: skip
+        return TemplateResponse(request, "admin/routing/allowedmodel/test_request.html", context)
+
+    def test_request_urls(self) -> list:
+        return [path("<path:object_id>/test/", self.admin_site.admin_view(self.test_request_view),
+                     name="routing_allowedmodel_test")]  # fmt: skip
+
+    def get_urls(self):
+        # "Send a test request" (api/admin_test.py); "Export policy", "Import policy" (routing/policy_views.py);
+        # "Explain a route" (routing/admin_explain.py)
+        return [*self.test_request_urls(), *policy_urls(self), *explain_urls(self), *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        links = {"may_export_policy": may_export(request.user), "may_import_policy": may_import(request.user)}
+        return super().changelist_view(request, {**(extra_context or {}), **links})
 
     def get_changelist_form(self, request: HttpRequest, **kwargs):
         return super().get_changelist_form(request, form=ErrorsAboveHiddenFields, **kwargs)

@@ -17,24 +17,34 @@ class PolicyVersion(models.Model):
 
 
 class AllowedModel(models.Model):
-    name = models.CharField(max_length=200, unique=True, help_text="The model id clients send.")
+    name = models.CharField(
+        max_length=200, unique=True, help_text="The model id clients send, e.g. gpt-4o-mini or claude-sonnet."
+    )
     max_tokens = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Cap on output tokens per request."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Cap on output tokens per request, e.g. 4096. Empty: no cap.",
     )
     num_retries = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Retries before the first byte (LiteLLM). Empty: the default."
+        null=True,
+        blank=True,
+        verbose_name="Retries",
+        help_text="Retries before the first byte (LiteLLM), e.g. 2. Empty: the default.",
     )
     enabled = models.BooleanField(default=True)
     max_n = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most choices (n) one request may ask for. Empty: what the provider allows.",
+        verbose_name="Most choices (n)",
+        help_text="Most choices (n) one request may ask for, e.g. 1. Empty: what the provider allows.",
     )
     refused_params = models.CharField(
         max_length=500,
         blank=True,
         default="",
+        verbose_name="Refused parameters",
         help_text="Comma-separated request fields refused for this model with a 400, "
         "e.g. service_tier, web_search_options, audio (fields that change the price).",
     )
@@ -42,14 +52,16 @@ class AllowedModel(models.Model):
         max_length=1000,
         blank=True,
         default="",
-        help_text="Comma-separated models (or aliases) tried in order when every deployment of this one fails.",
+        help_text="Comma-separated models (or aliases) tried in order when every deployment of this one fails, "
+        "e.g. gpt-4o-mini, claude-haiku.",
     )
     context_window_fallbacks = models.CharField(
         max_length=1000,
         blank=True,
         default="",
+        verbose_name="Context window fallbacks",
         help_text="Comma-separated models (or aliases) tried in order when the provider reports that the request "
-        "exceeds the context window.",
+        "exceeds the context window, e.g. gpt-4.1.",
     )
 
     class Meta:
@@ -123,22 +135,35 @@ class Deployment(models.Model):
         max_length=200,
         blank=True,
         default="",
+        verbose_name="LiteLLM model",
         help_text="LiteLLM model string, e.g. openai/gpt-4o or anthropic/claude-sonnet-4-5. Empty: the name.",
     )
     api_base = models.URLField(
-        max_length=500, blank=True, default="", help_text="Provider base URL, if not the default."
+        max_length=500,
+        blank=True,
+        default="",
+        verbose_name="API base",
+        help_text="Provider base URL if not the default, e.g. https://my-vllm.internal:8000/v1 or "
+        "https://myorg.openai.azure.com.",
     )
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
         default="",
-        help_text="NAME of the environment variable that holds the provider key (never the key itself).",
+        verbose_name="Provider key variable",
+        help_text="NAME of the environment variable that holds the provider key (never the key itself), "
+        "e.g. OPENAI_API_KEY.",
     )
     timeout_seconds = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.1)], help_text="Provider timeout. Empty: the default."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1)],
+        verbose_name="Timeout (seconds)",
+        help_text="Provider timeout in seconds, e.g. 60. Empty: the default.",
     )
     use_litellm = models.BooleanField(
         default=False,
+        verbose_name="Use LiteLLM",
         help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
     )
     resolved_provider = models.CharField(
@@ -146,25 +171,31 @@ class Deployment(models.Model):
         blank=True,
         default="",
         editable=False,
+        verbose_name="provider",
         help_text="Worked out on save: workers never ask LiteLLM.",
     )
     weight = models.PositiveIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="Share of requests among deployments of one priority."
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Share of requests among deployments of one priority, e.g. 3 against another's 1.",
     )
     priority = models.PositiveSmallIntegerField(
-        default=0, help_text="Lower is tried first; a higher one serves only when every lower one fails."
+        default=0,
+        help_text="Lower is tried first (e.g. 0 before 1); a higher one serves only when every lower one fails.",
     )
     rpm = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most requests a minute it is sent (its quota). Empty: no limit.",
+        verbose_name="RPM",
+        help_text="Most requests a minute it is sent (its quota), e.g. 500. Empty: no limit.",
     )
     tpm = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most tokens a minute it is sent (its quota). Empty: no limit.",
+        verbose_name="TPM",
+        help_text="Most tokens a minute it is sent (its quota), e.g. 200000. Empty: no limit.",
     )
     enabled = models.BooleanField(default=True)
 
@@ -252,7 +283,7 @@ def parse_model_names(text: str) -> tuple[str, ...]:
 
 
 class ModelAlias(models.Model):
-    alias = models.CharField(max_length=200, unique=True, help_text="A name clients may send instead.")
+    alias = models.CharField(max_length=200, unique=True, help_text="A name clients may send instead, e.g. fast.")
     target = models.ForeignKey(AllowedModel, on_delete=models.CASCADE, related_name="aliases")
 
     class Meta:

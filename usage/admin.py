@@ -173,18 +173,54 @@ class TeamScopedAdmin(TeamScopedMixin, admin.ModelAdmin):
         return team_ids is None and super().has_delete_permission(request, obj)
 
 
+ROUTE_FIELDS = ("requested_model", "resolved_model", "litellm_model", "deployment", "attempts", "fallback_model",
+                "streamed")  # fmt: skip
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens",
+                "usage_estimated", "cost_usd", "latency_ms", "ttft_ms")  # fmt: skip
+
+
 @admin.register(RequestLog)
 class RequestLogAdmin(TeamScopedAdmin):
-    list_display = ("created_at", "endpoint", "team_name", "key_name", "requested_model", "resolved_model",
-                    "deployment", "attempts", "streamed", "status", "end_reason", "total_tokens", "cost_usd",
-                    "latency_ms", "ttft_ms")  # fmt: skip
+    # The columns an operator reads, compact enough to fit the page; the rest is on each row's page.
+    list_display = ("created_at", "caller", "model_display", "deployment", "status", "end_reason", "tokens", "cost",
+                    "latency", "attempts")  # fmt: skip
     list_filter = (team_filter(), "endpoint", "end_reason", "streamed", "status", "usage_estimated", "resolved_model",
-                   "attempts", "created_at")  # fmt: skip
+                   "attempts", "admin_test", "created_at")  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("created_at", "request_id", "endpoint", "status", "end_reason", "error_code")}),
+        ("Caller", {"fields": ("team", "team_name", "api_key", "key_name", "admin_test")}),
+        ("Route", {"fields": ROUTE_FIELDS}),
+        ("Usage", {"fields": USAGE_FIELDS}),
+    )
     search_fields = ("request_id", "key_name", "team_name", "requested_model", "resolved_model", "deployment",
                      "fallback_model", "error_code")  # fmt: skip
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # COUNT(*) over a large log is slow; the dashboard reads the rollup
+
+    @admin.display(description="team / key", ordering="key_name")
+    def caller(self, row: RequestLog) -> str:
+        return " / ".join(name for name in (row.team_name, row.key_name) if name) or "-"
+
+    @admin.display(description="model", ordering="resolved_model")
+    def model_display(self, row: RequestLog) -> str:
+        asked, served = row.requested_model, row.resolved_model
+        shown = asked if not served or served == asked else f"{asked} → {served}"
+        return f"{shown} (fallback {row.fallback_model})" if row.fallback_model else shown or "-"
+
+    @admin.display(description="tokens", ordering="total_tokens")
+    def tokens(self, row: RequestLog) -> str:
+        estimated = " est." if row.usage_estimated else ""
+        return f"{row.prompt_tokens} + {row.completion_tokens}{estimated}"
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost(self, row: RequestLog) -> str:
+        return "-" if row.cost_usd is None else f"${row.cost_usd:.6f}"
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, row: RequestLog) -> str:
+        first_byte = f" (first byte {row.ttft_ms:.0f})" if row.streamed and row.ttft_ms is not None else ""
+        return f"{row.latency_ms:.0f} ms{first_byte}"
 
 
 @admin.register(BudgetAlert)

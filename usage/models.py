@@ -56,6 +56,9 @@ class RequestLog(models.Model):
     request_id = models.CharField(
         max_length=128, blank=True, default="", db_default="", help_text="The x-request-id the gateway answered with"
     )
+    admin_test = models.BooleanField(
+        default=False, db_default=False, help_text='Sent from the admin\'s "Send a test request", not by an app'
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -60,7 +60,7 @@ def test_deployment_edits_on_the_model_page_are_recorded_with_old_and_new_values
     assert admin_client.post(f"/admin/routing/allowedmodel/{model.pk}/change/", data).status_code == 302
     message = entries_for(model)[-1].get_change_message()
     assert message == (
-        f"Added deployment “west”. Changed Api base: {fake_provider.openai_base} → {moved} and Weight: 1 → 4 "
+        f"Added deployment “west”. Changed API base: {fake_provider.openai_base} → {moved} and Weight: 1 → 4 "
         "for deployment “east”."
     )
 

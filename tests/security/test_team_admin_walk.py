@@ -38,6 +38,7 @@ from usage.models import DailyUsage
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DASHBOARD = "/admin/usage/dailyusage/"
+EXPLAIN = "/admin/routing/allowedmodel/explain/"  # "Explain a route": any key or team may be asked for
 SEARCH_TERMS = ("bravo", "bravoteam", "bravokey-one", "platformkey", "alphateam", "alpha", "llmp_")
 WALKERS = {  # name: (username, permissions given on top of the team group's)
     # The groups give both roles the budget alerts, and team admins the audit trail (teams/groups.py).
@@ -114,6 +115,13 @@ def dashboard_queries(world: World) -> list[str]:
     return queries
 
 
+def explain_queries() -> list[str]:
+    """Every key and team, the other team's and the platform's included, with a model every key may use and none."""
+    choices = [{"key": pk} for pk in ApiKey.objects.values_list("pk", flat=True)]
+    choices += [{"team": pk} for pk in Team.objects.values_list("pk", flat=True)] + [{}]
+    return [f"?{urlencode({**choice, 'model': model})}" for choice in choices for model in ("gpt-4o-mini", "nope")]
+
+
 def walk_every_page(walk: Walk, world: World, superuser) -> None:
     objects = walked_objects(world)
     for url in site_urls(objects):
@@ -123,6 +131,8 @@ def walk_every_page(walk: Walk, world: World, superuser) -> None:
             queries = changelist_queries(model, superuser, SEARCH_TERMS) if page.kind == "changelist" else [""]
             if page.url == DASHBOARD:
                 queries += dashboard_queries(world)
+            if page.url == EXPLAIN:
+                queries += explain_queries()
             for query in queries:
                 walk.get(page.url + query)
     for model, pk in objects:
@@ -206,6 +216,8 @@ def assert_sees_own_team(walk: Walk, world: World, *, is_admin: bool, is_auditor
         assert "alphakey-one" in keys.content.decode() and 'class="addlink"' in keys.content.decode()
     else:
         assert keys.status_code == 403
+    explained = walk.client.get(EXPLAIN, {"key": world.alpha_keys[0].pk, "model": "gpt-4o-mini"})
+    assert ("<strong>Allowed</strong>" in explained.content.decode()) if is_admin else explained.status_code == 403
     alerts = walk.client.get(reverse("admin:usage_budgetalert_changelist"))
     assert "alphateam" in alerts.content.decode()
     audit = walk.client.get(reverse("admin:admin_logentry_changelist"))
