@@ -29,6 +29,7 @@ from telemetry import metrics, tracing
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+FINAL_WRITE_ATTEMPTS = 4
 
 
 def write_rows(rows: list[dict[str, Any]]) -> None:
@@ -56,7 +57,9 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
         totals["cost_usd"] += row["cost_usd"] or Decimal(0)
     with transaction.atomic():
         RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
-        for (day, key_id, key_name, team_id, model, endpoint), totals in rollup.items():
+        # One order for every writer: concurrent flushes (several workers, several hosts) lock the same rollup rows
+        # in the same order, so they wait for each other instead of deadlocking (which fails a whole batch).
+        for (day, key_id, key_name, team_id, model, endpoint), totals in sorted(rollup.items(), key=rollup_order):
             group = {"day": day, "api_key_id": key_id, "key_name": key_name, "team_id": team_id, "model": model,
                      "endpoint": endpoint}  # fmt: skip
             updated = DailyUsage.objects.filter(**group).update(
@@ -64,6 +67,11 @@ def write_rows(rows: list[dict[str, Any]]) -> None:
             )
             if not updated:
                 DailyUsage.objects.create(**group, team_name=team_names[team_id], **totals)
+
+
+def rollup_order(item: tuple[tuple, dict]) -> tuple:
+    day, key_id, key_name, team_id, model, endpoint = item[0]
+    return day, key_id is None, key_id or 0, key_name, team_id is None, team_id or 0, model, endpoint
 
 
 def write_each(rows: list[dict[str, Any]]) -> int:
@@ -226,4 +234,9 @@ class UsageRecorder:
             except Exception:  # the rows stay buffered: the flush below tries them again
                 logger.exception("the usage flusher failed")
         await self._wait_for_cancelled_writes()
-        await self.flush()
+        for attempt in range(FINAL_WRITE_ATTEMPTS):  # the last chance for these rows: a transient failure (a
+            await self.flush()  # deadlock with another host's flush, a dropped connection) gets a few more tries
+            if not self._buffer:
+                return
+            await asyncio.sleep(0.2 * (attempt + 1))
+        logger.error("could not write %s request-log rows before stopping: lost", len(self._buffer))

@@ -3,6 +3,7 @@ database; `prefix` runs it elsewhere, e.g. `ip netns exec NAME` on a test host w
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,33 @@ class GatewayProcess:
             self.process.kill()
             return self.process.wait()
 
-    def kill(self) -> None:
-        """SIGKILL the server and all its workers at once: no shutdown, no flush (a crashed host)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    def kill(self, timeout: float = 10) -> None:
+        """SIGKILL the server and all its workers at once: no shutdown, no flush (a crashed host). Returns once
+        nothing of it is left: no process, and its port refuses connections (the kernel closes a killed process's
+        sockets a few milliseconds after the process is gone: until then the port still accepts)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + timeout
+        while (group_alive(self.process.pid) or self.accepts()) and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def accepts(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+def group_alive(group: int) -> bool:
+    """Whether a process of this process group still runs (zombies excepted)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited meanwhile
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            return True
+    return False
