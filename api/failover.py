@@ -155,24 +155,17 @@ def metric_labels(route: Route) -> dict[str, str]:
 
 
 def cooling_down(route: Route, seconds: float) -> GatewayError:
-    wait = max(1, math.ceil(seconds))
-    return GatewayError(
-        503,
-        f"Every deployment of the model '{route.requested_model}' failed recently and is cooling down; "
-        f"try again in {wait} s.",
-        type="api_error",
-        code=COOLING_DOWN,
-        headers={"Retry-After": str(wait)},
-    )
+    return not_served_now(503, "failed recently and is cooling down", route, seconds, type="api_error",
+                          code=COOLING_DOWN)  # fmt: skip
 
 
 def at_capacity(route: Route, seconds: float) -> GatewayError:
+    return not_served_now(429, "reached its requests or tokens per minute", route, seconds,
+                          type="rate_limit_exceeded", code=AT_CAPACITY)  # fmt: skip
+
+
+def not_served_now(status: int, why: str, route: Route, seconds: float, *, type: str, code: str) -> GatewayError:
+    """No deployment of the model may be called for `seconds`: the caller is told when to come back."""
     wait = max(1, math.ceil(seconds))
-    return GatewayError(
-        429,
-        f"Every deployment of the model '{route.requested_model}' reached its requests or tokens per minute; "
-        f"try again in {wait} s.",
-        type="rate_limit_exceeded",
-        code=AT_CAPACITY,
-        headers={"Retry-After": str(wait)},
-    )
+    message = f"Every deployment of the model '{route.requested_model}' {why}; try again in {wait} s."
+    return GatewayError(status, message, type=type, code=code, headers={"Retry-After": str(wait)})
