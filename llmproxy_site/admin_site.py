@@ -33,6 +33,13 @@ class LlmproxyAdminSite(admin.AdminSite):
             return apps
         return sections(apps, reverse("admin:index", current_app=self.name))
 
+    def login(self, request: HttpRequest, extra_context: dict | None = None):
+        """Django's login page, with the SSO button and password login switchable (sso app, sso/login.py)."""
+        from sso.login import login_context, refuse_password_post
+
+        refuse_password_post(request)
+        return super().login(request, {**login_context(request), **(extra_context or {})})
+
     def index(self, request: HttpRequest, extra_context: dict | None = None):
         context = {"first_run": first_run(request), **(extra_context or {})}
         return super().index(request, context)

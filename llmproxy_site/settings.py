@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "audit",
     "lockout",
     "teams",
+    "sso",
     "keys",
     "routing",
     "usage",
@@ -194,6 +195,12 @@ LLMPROXY_ADMIN_LOGIN_MAX_FAILURES_PER_USERNAME = int(
 )
 LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES = env_float("LLMPROXY_ADMIN_LOGIN_LOCKOUT_MINUTES", 15.0)
 
+# Single sign-on for the admin (sso app, README: Single sign-on): off unless LLMPROXY_OIDC_ISSUER is set; then also
+# AUTHENTICATION_BACKENDS and mozilla-django-oidc's OIDC_* settings, all from LLMPROXY_OIDC_* variables.
+from sso.config import sso_settings  # noqa: E402
+
+globals().update(sso_settings(os.environ))
+
 # Extra environment variables a model may name as its provider key (routing/provider_keys.py has the whole rule;
 # the gateway's own settings and secrets are refused even when listed here).
 LLMPROXY_PROVIDER_KEY_VARS = tuple(
@@ -210,6 +217,9 @@ LLMPROXY_DEFAULT_TIMEOUT_SECONDS = env_float("LLMPROXY_DEFAULT_TIMEOUT_SECONDS",
 LLMPROXY_DEFAULT_NUM_RETRIES = int(os.environ.get("LLMPROXY_DEFAULT_NUM_RETRIES", "0"))
 # OpenAI-wire providers are relayed directly (one pooled client, bytes forwarded); off: everything via LiteLLM.
 LLMPROXY_DIRECT_RELAY = env_bool("LLMPROXY_DIRECT_RELAY", True)
+# Providers with a verified LiteLLM translation (Anthropic) are called through their LiteLLM configuration over the
+# same pooled client (api/translated.py); off (or the relay off): through litellm.acompletion.
+LLMPROXY_TRANSLATED_PATH = env_bool("LLMPROXY_TRANSLATED_PATH", True)
 # Longest server-sent-event line the relay forwards (a base64 image or audio delta is one line); longer: the stream
 # ends with an error event.
 LLMPROXY_MAX_SSE_LINE_BYTES = int(os.environ.get("LLMPROXY_MAX_SSE_LINE_BYTES", str(32 * 1024 * 1024)))

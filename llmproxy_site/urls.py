@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
@@ -20,6 +20,7 @@ def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
 
 
 urlpatterns = [
+    path("admin/sso/", include("sso.urls")),  # single sign-on (sso app; 404 unless LLMPROXY_OIDC_ISSUER is set)
     path("admin/", admin.site.urls),
     path("metrics", metrics_view(scrape_state)),  # Prometheus (telemetry/metrics.py)
     path("", api.urls),

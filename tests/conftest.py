@@ -10,6 +10,7 @@ import openai
 import pytest
 
 if TYPE_CHECKING:
+    from tests.support.fake_oidc import FakeOidcProvider
     from tests.support.fake_provider import FakeProvider
 
 from tests.support.live_server import LiveGateway
@@ -34,7 +35,21 @@ def fake_provider(fake_provider_server: "FakeProvider") -> "FakeProvider":
 
 
 @pytest.fixture(scope="session")
-def live_gateway(django_db_setup, django_db_blocker) -> Iterator[LiveGateway]:
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The admin's static files, collected as `make run` does, into a directory of this session: servestatic
+    (llmproxy_site/asgi.py) reads STATIC_ROOT once, when the live gateway imports it, so a browser sees a styled
+    admin (tests/browser)."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=str(root)):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def live_gateway(django_db_setup, django_db_blocker, static_root: Path) -> Iterator[LiveGateway]:
     server = LiveGateway().start()
     yield server
     server.stop()
@@ -53,6 +68,26 @@ def gateway_url(live_gateway: LiveGateway, transactional_db) -> Iterator[str]:
     yield live_gateway.url
     time.sleep(0.05)  # let the last answers be accounted for
     gateway.drain_threadsafe()  # write buffered usage rows while this test's database is still there
+
+
+@pytest.fixture(scope="session")
+def fake_oidc_server(live_gateway: LiveGateway) -> Iterator["FakeOidcProvider"]:
+    from tests.support.fake_oidc import FakeOidcProvider
+    from tests.support.oidc_login import CALLBACK_PATH
+
+    with FakeOidcProvider(redirect_uris=[live_gateway.url + CALLBACK_PATH]) as provider:
+        yield provider
+
+
+@pytest.fixture
+def oidc_provider(fake_oidc_server: "FakeOidcProvider", gateway_url: str) -> Iterator["FakeOidcProvider"]:
+    """The fake OIDC provider (tests/support/fake_oidc.py) with the live gateway's SSO pointed at it, password login
+    on; set `oidc_provider.user`, then log in (tests/support/oidc_login.py: sso_login, or a browser)."""
+    from tests.support.oidc_login import sso_configured
+
+    fake_oidc_server.reset()
+    with sso_configured(fake_oidc_server):
+        yield fake_oidc_server
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Both stores make one admission decision atomically: count the request, reserve t
 """
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -52,29 +53,79 @@ class AdmissionResult:
     refused_by: int | None  # the index of the subject that refused
     used: tuple[Used, ...]  # per subject, in the admission's order
     unknown: tuple[int, ...] = ()  # the subjects whose budget bucket is missing
+    settled_spend: tuple[int | None, ...] = ()  # per settled subject: its budget's spend after the charge (None: gone)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one finished request really used, charged to every subject of its admission."""
+
+    admission: Admission
+    token_delta: int  # the tokens really used minus the reservation
+    cost_micro_usd: int
+
+
+def settle_arguments(settlements: Sequence[Settlement], prefix: str) -> tuple[list[str], list[int]]:
+    """SETTLE_PART's keys and arguments: a (tokens, budget) pair per subject of each settlement."""
+    keys: list[str] = []
+    args: list[int] = [0]
+    for settlement in settlements:
+        for subject in settlement.admission.subjects:
+            keys += [prefix + subject.tokens, prefix + subject.budget]
+            args += [settlement.token_delta, settlement.cost_micro_usd]
+    args[0] = len(keys) // 2
+    return keys, args
+
+
+def spends(values: Sequence[int | str]) -> tuple[int | None, ...]:
+    return tuple(None if int(value) < 0 else int(value) for value in values)
 
 
 BUDGET_UNKNOWN = "budget_unknown"  # a budget bucket is missing (a new period, or the store lost it): rebuild it
 NOTHING_USED = Used(0, 0, 0)
 
-# Needs Redis 7.0+ (EXPIRE ... NX). KEYS: requests, tokens, budget per subject; ARGV: reservation, TTL, then rpm,
-# tpm, budget per subject (-1: no limit). Nothing is counted when a budget bucket is missing: the caller seeds it
-# first. Refusals are checked budgets first (the longest wait), then requests, then tokens, over every subject.
-ADMIT_SCRIPT = """
-local reserve = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local n = #KEYS / 3
+# Charges finished requests: ARGV[1] is the number of (tokens, budget) bucket pairs, the first KEYS; ARGV[2i],
+# ARGV[2i+1] the pair's token correction and cost. A bucket that is gone stays gone: an expired minute needs no
+# correction (re-creating it would leave a key without a TTL), and a lost budget bucket is rebuilt from the request
+# log, where the request's cost already is. `spent` holds each budget's spend after the charge (-1: gone).
+SETTLE_PART = """
+local settled = tonumber(ARGV[1])
+local spent = {}
+for i = 1, settled do
+  local token_delta = tonumber(ARGV[2 * i])
+  if token_delta ~= 0 and redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
+    redis.call('INCRBY', KEYS[2 * i - 1], token_delta)
+  end
+  spent[i] = -1
+  if redis.call('EXISTS', KEYS[2 * i]) == 1 then spent[i] = redis.call('INCRBY', KEYS[2 * i], ARGV[2 * i + 1]) end
+end
+"""
+
+SETTLE_SCRIPT = SETTLE_PART + "return spent\n"
+
+# Needs Redis 7.0+ (EXPIRE ... NX). The requests this worker finished since its last call are charged first
+# (SETTLE_PART: one round trip per request, and this worker's next admission sees its last request's spend); then,
+# after their keys and arguments: KEYS requests, tokens, budget per subject; ARGV reservation, TTL, then rpm, tpm,
+# budget per subject (-1: no limit). Nothing is counted when a budget bucket is missing: the caller seeds it first.
+# Refusals are checked budgets first (the longest wait), then requests, then tokens, over every subject.
+ADMISSION_PART = """
+local k0 = 2 * settled
+local a0 = 1 + 2 * settled
+local reserve = tonumber(ARGV[a0 + 1])
+local ttl = tonumber(ARGV[a0 + 2])
+local n = (#KEYS - k0) / 3
 local used = {}
 local unknown = {}
 for i = 1, n do
-  local budget = tonumber(ARGV[3 * i + 2])
-  local stored_spend = redis.call('GET', KEYS[3 * i])
+  local budget = tonumber(ARGV[a0 + 3 * i + 2])
+  local stored_spend = redis.call('GET', KEYS[k0 + 3 * i])
   if budget >= 0 and not stored_spend then unknown[#unknown + 1] = i - 1 end
-  used[i] = {tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0'), tonumber(redis.call('GET', KEYS[3 * i - 1]) or '0'),
-             tonumber(stored_spend or '0')}
+  used[i] = {tonumber(redis.call('GET', KEYS[k0 + 3 * i - 2]) or '0'),
+             tonumber(redis.call('GET', KEYS[k0 + 3 * i - 1]) or '0'), tonumber(stored_spend or '0')}
 end
 local function answer(allowed, reason, refused_by)
-  local out = {allowed, reason, refused_by}
+  local out = {allowed, reason, refused_by, settled}
+  for i = 1, settled do out[#out + 1] = spent[i] end
   for i = 1, n do
     out[#out + 1] = used[i][1]; out[#out + 1] = used[i][2]; out[#out + 1] = used[i][3]
   end
@@ -86,42 +137,26 @@ if #unknown > 0 then
   return out
 end
 for i = 1, n do
-  local budget = tonumber(ARGV[3 * i + 2])
+  local budget = tonumber(ARGV[a0 + 3 * i + 2])
   if budget >= 0 and used[i][3] >= budget then return answer(0, 'budget', i - 1) end
 end
 for i = 1, n do
-  local rpm = tonumber(ARGV[3 * i])
+  local rpm = tonumber(ARGV[a0 + 3 * i])
   if rpm >= 0 and used[i][1] >= rpm then return answer(0, 'requests', i - 1) end
 end
 for i = 1, n do
-  local tpm = tonumber(ARGV[3 * i + 1])
+  local tpm = tonumber(ARGV[a0 + 3 * i + 1])
   if tpm >= 0 and used[i][2] > 0 and used[i][2] + reserve > tpm then return answer(0, 'tokens', i - 1) end
 end
 for i = 1, n do
-  used[i][1] = redis.call('INCR', KEYS[3 * i - 2])
-  redis.call('EXPIRE', KEYS[3 * i - 2], ttl, 'NX')
-  used[i][2] = redis.call('INCRBY', KEYS[3 * i - 1], reserve)
-  redis.call('EXPIRE', KEYS[3 * i - 1], ttl, 'NX')
+  used[i][1] = redis.call('INCR', KEYS[k0 + 3 * i - 2])
+  redis.call('EXPIRE', KEYS[k0 + 3 * i - 2], ttl, 'NX')
+  used[i][2] = redis.call('INCRBY', KEYS[k0 + 3 * i - 1], reserve)
+  redis.call('EXPIRE', KEYS[k0 + 3 * i - 1], ttl, 'NX')
 end
 return answer(1, '', -1)
 """
-
-# A bucket that is gone stays gone: an expired minute needs no correction (re-creating it would leave a key without
-# a TTL), and a lost budget bucket is rebuilt from the request log, where this request's cost already is.
-# KEYS: tokens, budget per subject; returns each budget's spend after the charge (-1: the bucket is gone).
-SETTLE_SCRIPT = """
-local token_delta = tonumber(ARGV[1])
-local cost = tonumber(ARGV[2])
-local spent = {}
-for i = 1, #KEYS / 2 do
-  if token_delta ~= 0 and redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
-    redis.call('INCRBY', KEYS[2 * i - 1], token_delta)
-  end
-  spent[i] = -1
-  if redis.call('EXISTS', KEYS[2 * i]) == 1 then spent[i] = redis.call('INCRBY', KEYS[2 * i], cost) end
-end
-return spent
-"""
+ADMIT_SCRIPT = SETTLE_PART + ADMISSION_PART
 
 RELEASE_SCRIPT = """
 for i = 1, #KEYS / 2 do
@@ -157,6 +192,8 @@ REDIS_POOL_TIMEOUT_SECONDS = 5.0
 
 
 class RedisCounters:
+    settles_in_batches = True  # admit() charges finished requests in the same round trip (usage.limits)
+
     def __init__(self, url: str, *, prefix: str = "llmproxy:", max_connections: int = REDIS_MAX_CONNECTIONS) -> None:
         import redis.asyncio as redis
 
@@ -172,20 +209,21 @@ class RedisCounters:
         self._settle = self._redis.register_script(SETTLE_SCRIPT)
         self._release = self._redis.register_script(RELEASE_SCRIPT)
 
-    async def admit(self, admission: Admission) -> AdmissionResult:
-        """One script, one round trip, over every subject's buckets."""
-        keys: list[str] = []
-        args: list[int] = [admission.token_reservation, admission.window_seconds * 2]
+    async def admit(self, admission: Admission, settlements: Sequence[Settlement] = ()) -> AdmissionResult:
+        """One script, one round trip, over every subject's buckets; `settlements` are charged first."""
+        keys, args = settle_arguments(settlements, self.prefix)
+        args += [admission.token_reservation, admission.window_seconds * 2]
         for subject in admission.subjects:
             keys += [self.prefix + subject.requests, self.prefix + subject.tokens, self.prefix + subject.budget]
             args += [_limit_arg(subject.rpm_limit), _limit_arg(subject.tpm_limit), _limit_arg(subject.budget_micro_usd)]
         answer = await self._admit(keys=keys, args=args)
-        allowed, reason, refused_by = answer[0], answer[1] or None, int(answer[2])
+        allowed, reason, refused_by, settled = answer[0], answer[1] or None, int(answer[2]), int(answer[3])
         n = len(admission.subjects)
-        counts = [int(value) for value in answer[3 : 3 + 3 * n]]
+        counts = [int(value) for value in answer[4 + settled : 4 + settled + 3 * n]]
         used = tuple(Used(*counts[3 * i : 3 * i + 3]) for i in range(n))
-        unknown = tuple(int(i) for i in answer[3 + 3 * n :])
-        return AdmissionResult(bool(allowed), reason, None if refused_by < 0 else refused_by, used, unknown)
+        unknown = tuple(int(i) for i in answer[4 + settled + 3 * n :])
+        return AdmissionResult(bool(allowed), reason, None if refused_by < 0 else refused_by, used, unknown,
+                               settled_spend=spends(answer[4 : 4 + settled]))  # fmt: skip
 
     async def release(self, admission: Admission) -> None:
         """Give back what an admission counted (its request never went out)."""
@@ -200,9 +238,12 @@ class RedisCounters:
                      read_spend: bool = True) -> tuple[int | None, ...]:  # fmt: skip
         """Charge every subject the tokens really used and the cost; returns each budget's spend after (None: gone).
         The script returns the figures anyway, so `read_spend` changes nothing here."""
-        keys = [self.prefix + name for s in admission.subjects for name in (s.tokens, s.budget)]
-        spent = await self._settle(keys=keys, args=[token_delta, cost_micro_usd])
-        return tuple(None if int(value) < 0 else int(value) for value in spent)
+        return await self.settle_many([Settlement(admission, token_delta, cost_micro_usd)])
+
+    async def settle_many(self, settlements: Sequence[Settlement]) -> tuple[int | None, ...]:
+        """Charge several finished requests in one round trip; the spends per subject, in order."""
+        keys, args = settle_arguments(settlements, self.prefix)
+        return spends(await self._settle(keys=keys, args=args))
 
     async def read(self, bucket: str) -> int:
         return int(await self._redis.get(self.prefix + bucket) or 0)
@@ -213,6 +254,8 @@ class RedisCounters:
 
 class DatabaseCounters:
     """Counters in the LimitCounter table; each admission is one short transaction with row locks."""
+
+    settles_in_batches = False
 
     @staticmethod
     def _ensure_rows(buckets: list[str], expires_at) -> None:

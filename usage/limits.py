@@ -23,6 +23,7 @@ from usage.counters import (
     Buckets,
     DatabaseCounters,
     RedisCounters,
+    Settlement,
     read_counter,
 )
 from usage.reports import period_start, recorded_spend
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_RESERVATION = 4096
+# With Redis, a finished request is charged by this worker's next admission (the same round trip), or after this
+# long when no request comes: other workers see a spend at most this much later than this one does.
+SETTLE_DELAY_SECONDS = 0.01
 MICRO = Decimal(1_000_000)
 
 
@@ -70,6 +74,18 @@ class LimitHold:
     admission: Admission
     subjects: tuple[Subject, ...]
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """A finished request not charged yet: its subjects (for alerts) and what it used."""
+
+    subjects: tuple[Subject, ...]
+    settlement: Settlement
+
+    @property
+    def watched(self) -> bool:
+        return self.settlement.cost_micro_usd > 0 and any(map(watches_budget, self.subjects))
 
 
 def budget_window(period: str, now: datetime) -> tuple[str, int]:
@@ -201,6 +217,8 @@ class LimitKeeper:
         self.alerts = alerts if alerts is not None else BudgetAlerts()
         self._pending: set[asyncio.Task] = set()
         self._rebuilds: dict[str, asyncio.Future] = {}
+        self._unsettled: list[Unsettled] = []
+        self._settle_timer: asyncio.TimerHandle | None = None
 
     async def admit(self, key: KeyRecord, *, token_reservation: int | None) -> LimitHold | None:
         now = timezone.now()
@@ -220,9 +238,15 @@ class LimitKeeper:
         return replace(hold, headers=headers)
 
     async def _admit(self, admission: Admission) -> AdmissionResult:
-        """One atomic admission. If the caller is cancelled meanwhile (the client went away), the admission still
-        completes in the store: whatever it counted is given back once it does."""
-        attempt = asyncio.ensure_future(self.counters.admit(admission))
+        """One atomic admission, charging the requests this worker finished since its last call (Redis). If the
+        caller is cancelled meanwhile (the client went away), the call still completes in the store: whatever it
+        counted for this request is given back once it does."""
+        unsettled, self._unsettled = self._unsettled, []
+        if unsettled:
+            attempt = asyncio.ensure_future(self.counters.admit(admission, [u.settlement for u in unsettled]))
+            attempt.add_done_callback(lambda done: self._after_settling(done, unsettled))
+        else:
+            attempt = asyncio.ensure_future(self.counters.admit(admission))
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -231,6 +255,21 @@ class LimitKeeper:
         except Exception as exc:  # fail closed: a limited key is never let through uncounted
             logger.error("rate-limit counters unavailable: %s: %s", type(exc).__name__, exc)
             raise LimitsUnavailable("Rate limits cannot be checked right now; try again shortly.") from None
+
+    def _after_settling(self, attempt: asyncio.Future, unsettled: list[Unsettled]) -> None:
+        if attempt.cancelled() or attempt.exception() is not None:
+            logger.warning("could not settle %d rate-limit reservations", len(unsettled))
+        elif any(u.watched for u in unsettled):
+            self._track(asyncio.ensure_future(self._alert(unsettled, attempt.result().settled_spend)))
+
+    async def _alert(self, unsettled: list[Unsettled], spent: tuple[int | None, ...]) -> None:
+        """Budget alerts for the thresholds these charges crossed (`spent`: per subject, in order)."""
+        offset = 0
+        for item in unsettled:
+            count = len(item.subjects)
+            if item.watched:
+                await self.alerts.note_spend(item.subjects, spent[offset : offset + count])
+            offset += count
 
     def _release_if_counted(self, attempt: asyncio.Future, admission: Admission) -> None:
         if attempt.cancelled() or attempt.exception() is not None or not attempt.result().allowed:
@@ -288,13 +327,41 @@ class LimitKeeper:
             await self.alerts.note_spend(hold.subjects, spent)
 
     def settle_later(self, hold: LimitHold, *, tokens_used: int, cost: Decimal | None) -> None:
-        self._track(asyncio.get_running_loop().create_task(self.settle(hold, tokens_used=tokens_used, cost=cost)))
+        """Charge a finished request off its path: with Redis, in the worker's next admission or a batch at most
+        SETTLE_DELAY_SECONDS later; with the database, at once in a task of its own."""
+        loop = asyncio.get_running_loop()
+        if not self.counters.settles_in_batches:
+            self._track(loop.create_task(self.settle(hold, tokens_used=tokens_used, cost=cost)))
+            return
+        charge = Settlement(hold.admission, tokens_used - hold.admission.token_reservation,
+                            micro_usd(float(cost) if cost else None))  # fmt: skip
+        self._unsettled.append(Unsettled(hold.subjects, charge))
+        if self._settle_timer is None:
+            self._settle_timer = loop.call_later(SETTLE_DELAY_SECONDS, self._settle_batch_now)
+
+    def _settle_batch_now(self) -> None:
+        self._settle_timer = None
+        if self._unsettled:
+            self._track(asyncio.ensure_future(self._settle_batch()))
+
+    async def _settle_batch(self) -> None:
+        unsettled, self._unsettled = self._unsettled, []
+        if not unsettled:
+            return
+        try:
+            spent = await self.counters.settle_many([u.settlement for u in unsettled])
+        except Exception:
+            logger.warning("could not settle %d rate-limit reservations", len(unsettled), exc_info=True)
+            return
+        if any(u.watched for u in unsettled):
+            await self._alert(unsettled, spent)
 
     def _track(self, task: asyncio.Future) -> None:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def drain(self) -> None:
+        await self._settle_batch()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
