@@ -12,7 +12,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
 .PHONY: install dev-install run demo serve migrate static test test-sqlite test-postgres lint bench audit lock clean \
-	ops-deps
+	test-deps ops-deps browser-deps
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,10 +59,11 @@ lint: dev-install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-## ops-deps: haproxy and pgbouncer from Debian's packages, which tests/operations drive (installed when missing)
-OPS_PACKAGES := haproxy pgbouncer
-ops-deps:
-	@missing=""; for program in $(OPS_PACKAGES); do \
+## test-deps: Debian's haproxy and pgbouncer (tests/operations drive them) and chromium (tests/browser drive it
+## through Playwright at /usr/bin/chromium; Playwright never downloads a browser), each installed when missing
+TEST_PACKAGES := haproxy pgbouncer chromium
+test-deps:
+	@missing=""; for program in $(TEST_PACKAGES); do \
 		command -v $$program >/dev/null || [ -x /usr/sbin/$$program ] || missing="$$missing $$program"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -71,10 +72,11 @@ ops-deps:
 		apt-get install -y --no-install-recommends $$missing || \
 			{ apt-get update -q && apt-get install -y --no-install-recommends $$missing; }; \
 	fi
+ops-deps browser-deps: test-deps
 
 ## test: lint, then the whole suite on SQLite and (when reachable, always in CI) on PostgreSQL; in CI it installs
-## the operations tests' programs first (elsewhere those tests are skipped without them: `make ops-deps`)
-test: $(if $(CI),ops-deps) lint test-sqlite
+## the operations and browser tests' programs first (elsewhere those tests are skipped without them: `make test-deps`)
+test: $(if $(CI),test-deps) lint test-sqlite
 	@if [ -n "$$CI" ] || $(PY) scripts/postgres_reachable.py "$(POSTGRES_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else \
@@ -107,4 +109,4 @@ lock:
 	done
 
 clean:
-	rm -rf $(VENV) .venv-audit .venv-lock staticfiles test_db.sqlite3 .demo .bench .metrics
+	rm -rf $(VENV) .venv-audit .venv-lock staticfiles test_db.sqlite3 .demo .bench .metrics test-artifacts
