@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class KeysConfig(AppConfig):
     name = "keys"
-    verbose_name = "API keys"
+    verbose_name = "Keys"
 
     def ready(self) -> None:
         from keys import signals  # noqa: F401  (connects receivers)

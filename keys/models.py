@@ -23,12 +23,23 @@ class ApiKey(models.Model):
         default="",
         help_text="Comma-separated model or alias names this key may use. Empty: every allowed model.",
     )
-    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute. Empty: no limit.")
-    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute. Empty: no limit.")
-    max_budget_usd = models.DecimalField(
-        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Spend allowed per budget period (USD)."
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="For example 600. Empty: no limit."
     )
-    budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    tpm_limit = models.PositiveIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Prompt and answer tokens, e.g. 200000. Empty: no limit."
+    )
+    max_budget_usd = models.DecimalField(
+        "budget (USD)",
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Spend allowed per budget period, e.g. 50. Empty: no budget.",
+    )
+    budget_period = models.CharField(
+        "budget period", max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -45,6 +56,7 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False, related_name="+"
     )
     alert_percent = models.PositiveSmallIntegerField(
+        "budget alert at (%)",
         null=True,
         blank=True,
         validators=ALERT_PERCENT_VALIDATORS,

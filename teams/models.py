@@ -39,21 +39,30 @@ class Team(models.Model):
         help_text="Comma-separated model or alias names the team's keys may use. Empty: every allowed model.",
     )
     rpm_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests per minute, all the team's keys together. Empty: no limit."
+        "requests per minute",
+        null=True,
+        blank=True,
+        help_text="All the team's keys together, e.g. 600. Empty: no limit.",
     )
     tpm_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tokens per minute, all the team's keys together. Empty: no limit."
+        "tokens per minute",
+        null=True,
+        blank=True,
+        help_text="All the team's keys together, e.g. 200000. Empty: no limit.",
     )
     max_budget_usd = models.DecimalField(
+        "budget (USD)",
         max_digits=14,
         decimal_places=6,
         null=True,
         blank=True,
         help_text="Spend allowed per budget period (USD), all the team's keys together.",
     )
-    budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    budget_period = models.CharField(
+        "budget period", max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH
+    )
     alert_percent = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=ALERT_PERCENT_VALIDATORS, help_text=ALERT_PERCENT_HELP
+        "budget alert at (%)", null=True, blank=True, validators=ALERT_PERCENT_VALIDATORS, help_text=ALERT_PERCENT_HELP
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
