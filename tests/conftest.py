@@ -147,3 +147,17 @@ def manage_py(transactional_db):
         return result
 
     return run
+
+
+# With pytest-xdist (make test runs `-n 2 --dist loadgroup`), tests that share a machine-wide resource run in one
+# worker: the operations tests' network namespaces and bridge, and one Chromium for the browser tests.
+XDIST_GROUPS = {"operations": "operations", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        relative = item.path.resolve().relative_to(tests_root)
+        group = XDIST_GROUPS.get(relative.parts[0]) if len(relative.parts) > 1 else None
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
