@@ -83,16 +83,20 @@ test: $(if $(CI),test-deps) lint test-sqlite
 		echo "PostgreSQL not reachable at $(POSTGRES_URL): skipped the PostgreSQL run"; \
 	fi
 
+# Two test processes (pytest-xdist): the suite waits on servers and subprocesses as much as it computes, and one
+# process uses about half of this 2-core machine. `make test PARALLEL=` runs it in one process.
+PARALLEL ?= -n 2 --dist loadgroup
+
 # The end-to-end suites run twice: OpenAI-wire models through the direct relay (default), then all through LiteLLM.
 E2E := tests/e2e tests/usage
 
 test-sqlite: dev-install
-	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
-	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PARALLEL) $(PYTEST_ARGS)
 
 test-postgres: dev-install
-	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest $(PYTEST_ARGS)
-	DATABASE_URL=$(POSTGRES_URL) LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) $(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) LLMPROXY_DIRECT_RELAY=0 $(PY) -m pytest $(E2E) $(PARALLEL) $(PYTEST_ARGS)
 
 ## audit: known vulnerabilities in every pinned dependency (pip-audit, in its own venv; needs the PyPI JSON API)
 audit:
