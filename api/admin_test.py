@@ -31,6 +31,8 @@ from routing.resolver import resolve, served_by
 from usage.recorder import write_rows
 
 PROMPT = "Say hello."
+# How the result names the path an answer took (api.pipeline.Endpoint.call_for).
+PATH_NAMES = {"relay": "relay", "translated": "translated (LiteLLM's provider configuration)", "litellm": "LiteLLM"}
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,7 @@ async def answer(parsed: Any, snapshot: PolicySnapshot, chosen: ModelPolicy | No
     attempt = served_by(route, chosen)  # one attempt, at the chosen deployment only
     account.attempt(attempt)
     try:
-        if CHAT.relays(attempt):
-            return await CHAT.relay(attempt, parsed, account)
-        return await CHAT.via_litellm(attempt, parsed, account)
+        return await CHAT.call_for(attempt)[1](attempt, parsed, account)
     except GatewayError:
         account.attempt_failed()
         raise
@@ -157,6 +157,6 @@ def result_of(model_name: str, status: int, raw: bytes, account: RequestAccount,
         completion_tokens=row["completion_tokens"],
         cost_usd=row["cost_usd"],
         attempts=account.attempts,
-        path=("relay" if CHAT.relays(route) else "LiteLLM") if route else "",
+        path=PATH_NAMES[CHAT.call_for(route)[0]] if route else "",
         request_id=row["request_id"],
     )

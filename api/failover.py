@@ -112,9 +112,7 @@ async def call_model(endpoint: "Endpoint", route: Route, parsed: Any, account: R
         try:
             if account.trace_span is not None:
                 return await traced_call(endpoint, attempt, parsed, account)
-            if endpoint.relays(attempt):
-                return await endpoint.relay(attempt, parsed, account)
-            return await endpoint.via_litellm(attempt, parsed, account)
+            return await endpoint.call_for(attempt)[1](attempt, parsed, account)
         except GatewayError as error:
             account.attempt_failed()
             if error.from_provider:
@@ -134,14 +132,14 @@ async def call_model(endpoint: "Endpoint", route: Route, parsed: Any, account: R
 
 async def traced_call(endpoint: "Endpoint", route: Route, parsed: Any, account: RequestAccount) -> HttpResponse:
     """One attempt as the llmproxy.provider_call span (tracing on): until the answer, or its first byte, is in hand."""
-    relays = endpoint.relays(route)
+    path, call = endpoint.call_for(route)
     attributes = {"llmproxy.attempt": account.attempts, "llmproxy.model": route.model.name,
                   "llmproxy.deployment": route.model.deployment or route.model.name,
                   "llmproxy.provider": route.model.provider,
-                  "llmproxy.path": "relay" if relays else "litellm"}  # fmt: skip
+                  "llmproxy.path": path}  # fmt: skip
     with tracing.span("llmproxy.provider_call", account.trace_span, client=True, **attributes) as span:
         try:
-            response = await (endpoint.relay if relays else endpoint.via_litellm)(route, parsed, account)
+            response = await call(route, parsed, account)
         except GatewayError as error:
             span.set_attributes({"http.response.status_code": error.status, "error.type": error.code or error.type})
             raise

@@ -25,8 +25,11 @@ An adapter is a subclass of `Endpoint` (api/endpoints/<name>.py) that knows only
                                                the answer may produce: routing.resolver.token_reservation)
     estimate_prompt_tokens(litellm_model, parsed) -> int   the prompt when the provider reported no usage
     relays(route) -> bool                      direct relay or LiteLLM (default: api.provider.uses_direct_relay)
+    translates(route) -> bool                  not relayed, but LiteLLM's provider configuration translates it over
+                                               the relay's session (default: False; chat: api.translated.translates)
     async relay(route, parsed, account) -> HttpResponse        the direct call (api.relay: post, read_json,
                                                                open_stream, sse_lines; api.provider.relay_api_key)
+    async translated(route, parsed, account) -> HttpResponse   the translated call (api/translated.py)
     async via_litellm(route, parsed, account) -> HttpResponse  the LiteLLM call (api.provider.litellm_arguments,
                                                                api.provider.call, api.provider.first_item)
     error_body(error) -> bytes / stream_error_event(error) -> bytes   the error shape (default OpenAI's)
@@ -108,8 +111,22 @@ class Endpoint:
     async def relay(self, route: Route, parsed: Any, account: RequestAccount) -> HttpResponse:
         raise NotImplementedError
 
+    def translates(self, route: Route) -> bool:
+        return False
+
+    async def translated(self, route: Route, parsed: Any, account: RequestAccount) -> HttpResponse:
+        raise NotImplementedError
+
     async def via_litellm(self, route: Route, parsed: Any, account: RequestAccount) -> HttpResponse:
         raise NotImplementedError
+
+    def call_for(self, route: Route) -> tuple[str, Any]:
+        """The path this route takes ("relay", "translated" or "litellm") and the adapter's call for it."""
+        if self.relays(route):
+            return "relay", self.relay
+        if self.translates(route):
+            return "translated", self.translated
+        return "litellm", self.via_litellm
 
     def error_body(self, error: GatewayError) -> bytes:
         return orjson.dumps(error.as_dict())

@@ -35,6 +35,7 @@ T = TypeVar("T")
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
+StatusError = Callable[[aiohttp.ClientResponse, Route], Awaitable[GatewayError]]  # a refusal, read
 OpenStream = tuple[aiohttp.ClientResponse, AsyncIterator[bytes], bytes | None]  # response, its lines, the first data
 
 
@@ -60,10 +61,11 @@ class Relay:
 
     async def post(self, route: Route, path: str, body: dict[str, Any], account: RequestAccount, api_key: str, *,
                    stream: bool, url: str | None = None, headers: dict[str, str] | None = None,
-                   ) -> aiohttp.ClientResponse:  # fmt: skip
+                   status_error: StatusError | None = None) -> aiohttp.ClientResponse:  # fmt: skip
         """POST `body` to the model's `{api_base}{path}`; retried (num_retries) before an answer only. A 200 answer
-        is returned unread; any other status is raised as the client's GatewayError. A provider with another wire
-        (Anthropic's native API) passes its own `url` and `headers` (then `api_key` is not sent by this method)."""
+        is returned unread; any other status is raised as the client's GatewayError (`status_error` reads it when
+        given). A provider with another wire (Anthropic's native API) passes its own `url` and `headers` (then
+        `api_key` is not sent by this method)."""
         model = route.model
         url = url or provider_url(route, path)
         headers = headers or {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
@@ -88,7 +90,7 @@ class Relay:
                 attempt += 1
                 await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
                 continue
-            raise await _status_error(response, route)
+            raise await (status_error or _status_error)(response, route)
 
     async def read_json(self, response: aiohttp.ClientResponse, route: Route,
                         account: RequestAccount) -> tuple[bytes, Any]:  # fmt: skip

@@ -8,6 +8,10 @@ native Anthropic relay for Messages) and through LiteLLM, so LiteLLM's own per-c
 translates (Claude models always take the native relay: LiteLLM's own Anthropic Messages stream needs its proxy
 extras, which are not installed).
 
+The chat rows for an Anthropic model (issue 14) give the same call on the translated path (LiteLLM's Anthropic
+configuration over the gateway's pooled client: api/translated.py) and through litellm.acompletion (`use_litellm`),
+non-streaming and as a 20-chunk stream.
+
 The last two rows measure failover: the same chat call to a model with one deployment and to a model with three
 whose first-tried deployment refuses connections; this worker runs with cooldowns off (LLMPROXY_COOLDOWN_FAILURES
 very high), so every call pays one failed attempt, and the p50 difference is the added latency of a failover.
@@ -47,6 +51,13 @@ def policy_yaml(provider_port: int) -> str:
         "    litellm_model: openai/fake-bench-model",
         f"    api_base: {openai_base}",
     ]
+    for suffix, use_litellm in (("", "false"), ("-litellm", "true")):
+        lines += [
+            f"  bench-claude-chat{suffix}:",
+            "    litellm_model: anthropic/claude-bench",
+            f"    api_base: {anthropic_base}",
+            f"    use_litellm: {use_litellm}",
+        ]
     lines += [
         "  bench-one:",  # the chat model of the first table, measured again in this worker for comparison
         "    litellm_model: openai/fake-bench-model",
@@ -68,6 +79,13 @@ def cases() -> list[EndpointCase]:
     for label, suffix in (("native relay", ""), ("LiteLLM's Anthropic adapter", "-litellm")):
         body = {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}
         found.append(EndpointCase(f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}", body, True))
+    for stream in (False, True):
+        for label, suffix in (("translated", ""), ("litellm.acompletion", "-litellm")):
+            model = f"bench-claude-chat{suffix}"
+            kind = "20-chunk stream" if stream else "json"
+            body = {"model": model, "messages": MESSAGES, "max_tokens": 256}
+            found.append(EndpointCase(f"chat, Anthropic model, {kind} ({label})", "/v1/chat/completions", model,
+                                      body, stream))  # fmt: skip
     for label, model in (
         ("1 deployment", "bench-one"),
         ("3 deployments, the first dead: every call fails over", "bench-ha"),

@@ -14,8 +14,10 @@ from django.utils import timezone
 from api.admin_test import PROMPT, send_test_request
 from audit.changes import AuditedAdminMixin
 from routing.admin_explain import explain_urls
+from routing.explain import chat_path
 from routing.health import DeploymentState, HealthUnavailable, read_health
 from routing.models import AllowedModel, Deployment, ModelAlias
+from routing.policy import ModelPolicy
 from routing.policy_views import may_export, may_import, policy_urls
 from routing.provider_keys import provider_key_status
 
@@ -51,10 +53,11 @@ class DeploymentInline(admin.TabularInline):
     extra = 0
     min_num = 1  # a model is served by at least one deployment
     fields = (
-        "name", "litellm_model", "provider_display", "api_base", "api_key_env", "provider_key_status",
-        "timeout_seconds", "use_litellm", "weight", "priority", "rpm", "tpm", "enabled", "health",
+        "name", "litellm_model", "provider_display", "chat_path_display", "api_base", "api_key_env",
+        "provider_key_status", "timeout_seconds", "use_litellm", "weight", "priority", "rpm", "tpm", "enabled",
+        "health",
     )  # fmt: skip
-    readonly_fields = ("provider_display", "provider_key_status", "health")
+    readonly_fields = ("provider_display", "chat_path_display", "provider_key_status", "health")
     provider_settings = ("api_base", "api_key_env")  # where the call goes and which secret it carries
 
     def may_edit_model(self, request: HttpRequest, obj: AllowedModel | None) -> bool:
@@ -99,6 +102,13 @@ class DeploymentInline(admin.TabularInline):
             return "-"
         return obj.resolved_provider or obj.provider or "none: cannot be routed"  # stored on save: no LiteLLM import
 
+    @admin.display(description="chat path")
+    def chat_path_display(self, obj: Deployment) -> str:
+        if not obj.effective_litellm_model:
+            return "-"
+        path = deployment_chat_path(obj)
+        return f"{path.path}: {path.reason}"
+
     @admin.display(description="provider key")
     def provider_key_status(self, obj: Deployment) -> str:
         if not obj.api_key_env:
@@ -115,6 +125,15 @@ class DeploymentInline(admin.TabularInline):
         if health_by_id is None:
             return PER_PROCESS_HEALTH
         return describe_health(health_by_id.get(obj.pk))
+
+
+def deployment_chat_path(deployment: Deployment):
+    """How a chat request reaches this deployment (routing.explain.chat_path: direct relay, translated, LiteLLM), as
+    saved (its stored provider: no LiteLLM import) and under this process's settings."""
+    policy = ModelPolicy(name=deployment.name or "", litellm_model=deployment.effective_litellm_model,
+                         provider=deployment.resolved_provider or deployment.provider or None,
+                         api_base=deployment.api_base or None, use_litellm=deployment.use_litellm)  # fmt: skip
+    return chat_path(policy, settings.LLMPROXY_DIRECT_RELAY, settings.LLMPROXY_TRANSLATED_PATH)
 
 
 def describe_health(state: DeploymentState | None) -> str:
@@ -134,7 +153,7 @@ class ModelAliasInline(admin.TabularInline):
 
 @admin.register(AllowedModel)
 class AllowedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "deployments_display", "max_tokens", "enabled", "aliases_display")
+    list_display = ("name", "deployments_display", "chat_paths_display", "max_tokens", "enabled", "aliases_display")
     form = ErrorsAboveHiddenFields
     list_editable = ("max_tokens", "enabled")
     list_filter = ("enabled",)
@@ -204,6 +223,12 @@ class AllowedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
             for deployment in deployments
         ]
         return described[0] if len(described) == 1 else f"{len(described)}: " + "; ".join(described)
+
+    @admin.display(description="chat path")
+    def chat_paths_display(self, obj: AllowedModel) -> str:
+        """Each path the model's enabled deployments take for chat (direct relay, translated, LiteLLM)."""
+        paths = dict.fromkeys(deployment_chat_path(d).path for d in obj.deployments.all() if d.enabled)
+        return ", ".join(paths) or "-"
 
     @admin.display(description="aliases")
     def aliases_display(self, obj: AllowedModel) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from routing.policy import ModelPolicy, PolicySnapshot
-from routing.providers import OPENAI_WIRE_PROVIDERS, relayable
+from routing.providers import OPENAI_WIRE_PROVIDERS, TRANSLATED_PROVIDERS, relayable
 from routing.resolver import ModelNotAllowed, canonical_name, key_may_use, resolve
 
 if TYPE_CHECKING:  # routing does not depend on keys: only their records' shape
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # routing does not depend on keys: only their records' shape
 
 RESPONSES_RELAYED_PROVIDERS = frozenset({"openai", "hosted_vllm"})  # as api.endpoints.responses.RELAYED_PROVIDERS
 DIRECT, LITELLM, ANTHROPIC = "direct relay", "LiteLLM", "Anthropic relay"
+TRANSLATED = "translated"  # LiteLLM's provider configuration over the relay's client (api/translated.py)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Cap:
 @dataclass(frozen=True)
 class Path:
     endpoints: str  # "chat, embeddings", "responses", "messages"
-    path: str  # DIRECT, LITELLM or ANTHROPIC
+    path: str  # DIRECT, TRANSLATED, LITELLM or ANTHROPIC
     reason: str
 
 
@@ -96,6 +97,7 @@ def explain(
     now: float,
     direct_relay: bool,
     unserved: Mapping[str, str] | None = None,
+    translated_path: bool = True,
 ) -> Explanation:
     """`team`: the team whose list applies when there is no key (a key's own team applies otherwise); `unserved`:
     model name -> why a model the snapshot leaves out is not served ("disabled", "no enabled deployment")."""
@@ -116,7 +118,7 @@ def explain(
     model = snapshot.models.get(canonical)
     if refusal is not None or model is None:
         return Explanation(model_name, canonical, False, refusal, tuple(steps))
-    deployments, order_note = deployment_steps(model, cooldowns, now, direct_relay)
+    deployments, order_note = deployment_steps(model, cooldowns, now, direct_relay, translated_path)
     return Explanation(
         requested_model=model_name,
         model_name=canonical,
@@ -189,7 +191,7 @@ def token_caps(model: ModelPolicy) -> tuple[Cap, ...]:
 
 
 def deployment_steps(
-    model: ModelPolicy, cooldowns: Mapping[int, float], now: float, direct_relay: bool
+    model: ModelPolicy, cooldowns: Mapping[int, float], now: float, direct_relay: bool, translated_path: bool = True
 ) -> tuple[tuple[DeploymentStep, ...], str]:
     """Best priority first, heaviest first within one, cooling ones after; as routing.deployments.attempt_order
     picks them (it shuffles by weight within a priority: `share` is each one's chance to be first)."""
@@ -224,7 +226,7 @@ def deployment_steps(
             share=share,
             cooling_until=cooldowns.get(d.deployment_id) if d not in healthy else None,
             tried=d.deployment_id in tried,
-            paths=paths(d, direct_relay),
+            paths=paths(d, direct_relay, translated_path),
         )
         for d, share in ordered
     )
@@ -243,10 +245,12 @@ def host_of(api_base: str | None) -> str | None:
     return None if not parts.hostname else parts.hostname + (f":{port}" if port else "")
 
 
-def paths(model: ModelPolicy, direct_relay: bool) -> tuple[Path, ...]:
-    """The path per endpoint, by the rules of api.provider.relayed and each endpoint's `relays`."""
-    chat = chat_path(model, direct_relay)
-    if chat.path == DIRECT and model.provider not in RESPONSES_RELAYED_PROVIDERS:
+def paths(model: ModelPolicy, direct_relay: bool, translated_path: bool = True) -> tuple[Path, ...]:
+    """The path per endpoint, by the rules of api.provider.relayed, api.translated and each endpoint's `relays`."""
+    chat = chat_path(model, direct_relay, translated_path)
+    if chat.path == TRANSLATED:  # chat only: the Responses endpoint takes LiteLLM's own bridge
+        responses = Path("responses", LITELLM, f"{model.provider} does not speak OpenAI's wire format")
+    elif chat.path == DIRECT and model.provider not in RESPONSES_RELAYED_PROVIDERS:
         responses = Path("responses", LITELLM, f"{model.provider} is not known to serve /responses")
     else:
         responses = Path("responses", chat.path, chat.reason)
@@ -257,12 +261,20 @@ def paths(model: ModelPolicy, direct_relay: bool) -> tuple[Path, ...]:
     return chat, responses, messages
 
 
-def chat_path(model: ModelPolicy, direct_relay: bool) -> Path:
+def chat_path(model: ModelPolicy, direct_relay: bool, translated_path: bool = True) -> Path:
     endpoints = "chat, embeddings"
     if model.provider is None:
         return Path(endpoints, LITELLM, "no provider: the model cannot be routed")
     if model.use_litellm:
         return Path(endpoints, LITELLM, "the deployment is set to use LiteLLM")
+    if model.provider in TRANSLATED_PROVIDERS:
+        if not direct_relay:
+            return Path("chat", LITELLM, "the direct relay is off (LLMPROXY_DIRECT_RELAY), and with it the translation")
+        if not translated_path:
+            return Path("chat", LITELLM, "the translated path is off (LLMPROXY_TRANSLATED_PATH)")
+        return Path("chat", TRANSLATED, f"LiteLLM's {model.provider} configuration translates the request, sent over "
+                    "the relay's pooled client (a request with fields outside the translated set goes through "
+                    "LiteLLM)")  # fmt: skip
     if not relayable(model.provider, model.api_base):
         if model.provider in OPENAI_WIRE_PROVIDERS:
             return Path(endpoints, LITELLM, f"{model.provider} without an API base is never relayed to OpenAI")

@@ -56,5 +56,5 @@ def explain_for(*, model_name: str, api_key: ApiKey | None = None, team: Team | 
     team_record = TeamRecord.from_model(team) if team is not None and api_key is None else None
     explanation = explain(snapshot, model_name=model_name, key=key_record, team=team_record, cooldowns=cooldowns,
                           now=now, direct_relay=settings.LLMPROXY_DIRECT_RELAY,
-                          unserved=unserved_models())  # fmt: skip
+                          translated_path=settings.LLMPROXY_TRANSLATED_PATH, unserved=unserved_models())  # fmt: skip
     return Explained(explanation, now, note)

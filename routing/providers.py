@@ -74,6 +74,9 @@ def provider_model_name(litellm_model: str, provider: str) -> str:
 
 # Providers that speak OpenAI's wire format (the direct relay can forward to them).
 OPENAI_WIRE_PROVIDERS = frozenset({"openai", "hosted_vllm", "openai_like", "custom_openai"})
+# Providers whose LiteLLM configuration the gateway calls itself for chat (api/translated.py), each verified against
+# the fake provider's contracts of its wire; the others stay on litellm.acompletion.
+TRANSLATED_PROVIDERS = frozenset({"anthropic"})
 # Servers an operator runs: they have no default host, and LiteLLM falls back to OpenAI's (or to an environment
 # variable) without an api_base, which would send a prompt meant for a private server to a third party.
 SELF_HOSTED_PROVIDERS = frozenset(

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 from django.http import HttpResponse
 
+from api import translated
 from api.accounting import RequestAccount, generated_texts
 from api.openai_shape import chunk_event, completion_body
 from api.pipeline import Endpoint, event_stream
@@ -65,6 +66,21 @@ class ChatEndpoint(Endpoint):
         account.first_byte()
         events = relayed_lines(first, lines, response, route=route, account=account, wants_usage=wants_usage(route))
         return event_stream(events, account=account, endpoint=self, failure=lambda exc: transport_error(exc, route))
+
+    def translates(self, route: Route) -> bool:
+        return translated.translates(route)
+
+    async def translated(self, route: Route, chat: ChatRequest, account: RequestAccount) -> HttpResponse:
+        """LiteLLM's translation over the pooled session (api/translated.py); the same answer as via_litellm's."""
+        if not chat.stream:
+            response = await translated.complete(route, chat.messages, account)
+            account.set_usage(getattr(response, "usage", None))
+            return HttpResponse(completion_body(response), content_type="application/json")
+        chunks = await translated.open_chunks(route, chat.messages, account)
+        first = await anext(chunks, None)
+        account.first_byte()
+        events = litellm_events(first, chunks, account=account, forward_usage=wants_usage(route))
+        return event_stream(events, account=account, endpoint=self, failure=translated.stream_failure(route))
 
     async def via_litellm(self, route: Route, chat: ChatRequest, account: RequestAccount) -> HttpResponse:
         arguments = litellm_arguments(route, {"messages": chat.messages})

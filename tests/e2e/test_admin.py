@@ -40,6 +40,28 @@ def test_model_list_shows_deployments_cap_and_aliases(admin_client, policy):
     assert "pool" in found and "gpt-4o-mini" not in found.split('id="result_list"')[1]  # searched by deployment
 
 
+def test_the_model_list_and_page_show_the_chat_path_each_deployment_takes(admin_client, policy, settings):
+    from html import unescape
+
+    def cells(name: str) -> str:
+        html = unescape(admin_client.get("/admin/routing/allowedmodel/").content.decode())
+        row = next(row for row in html.split("<tr") if f">{name}</a>" in row)
+        return re.sub(r"<[^>]+>", "|", row)
+
+    settings.LLMPROXY_TRANSLATED_PATH = True  # whatever the suite's run set
+    if settings.LLMPROXY_DIRECT_RELAY:
+        assert "|translated|" in cells("claude-3-5-sonnet-20241022")
+        assert "|direct relay|" in cells("gpt-4o-mini")
+    settings.LLMPROXY_TRANSLATED_PATH = False
+    assert "|LiteLLM|" in cells("claude-3-5-sonnet-20241022")
+    settings.LLMPROXY_TRANSLATED_PATH = True
+    claude = AllowedModel.objects.get(name="claude-3-5-sonnet-20241022")
+    Deployment.objects.filter(model=claude).update(use_litellm=True)
+    assert "|LiteLLM|" in cells("claude-3-5-sonnet-20241022")
+    page = unescape(admin_client.get(f"/admin/routing/allowedmodel/{claude.pk}/change/").content.decode())
+    assert "the deployment is set to use LiteLLM" in page
+
+
 def test_admin_creates_a_key_shown_once_that_works(admin_client, gateway_url, policy):
     response = admin_client.post("/admin/keys/apikey/add/", {"name": "browser-app", "allowed_models": "fast"})
     assert response.status_code == 200

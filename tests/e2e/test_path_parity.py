@@ -1,6 +1,7 @@
 """The same fault, error or answer looks the same to a caller on the direct relay and on LiteLLM.
 
-`make test` runs tests/e2e twice (relay, then LLMPROXY_DIRECT_RELAY=0); the Claude model is on LiteLLM both times.
+`make test` runs tests/e2e twice (relay, then LLMPROXY_DIRECT_RELAY=0); the Claude model takes the translated path
+(LiteLLM's Anthropic configuration: api/translated.py) in the first run and litellm.acompletion in the second.
 """
 
 import httpx

@@ -23,9 +23,11 @@ def test_twenty_concurrent_streams_all_complete(async_openai_client):
     assert texts == [f"Hello! You said: client {index}" for index in range(20)]
 
 
-def test_client_disconnect_closes_the_provider_stream_within_a_second(gateway_url, api_key, policy, fake_provider):
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-3-5-sonnet-20241022"])  # relay; translated (or LiteLLM)
+def test_client_disconnect_closes_the_provider_stream_within_a_second(gateway_url, api_key, policy, fake_provider,
+                                                                      model):  # fmt: skip
     fake_provider.chunk_delay = 0.2
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "REPEAT 100"}], "stream": True}
+    body = {"model": model, "messages": [{"role": "user", "content": "REPEAT 100"}], "stream": True}
     headers = {"Authorization": f"Bearer {api_key}"}
     with (
         httpx.Client(timeout=30) as http,

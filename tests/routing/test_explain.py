@@ -11,9 +11,10 @@ import pytest
 from api.endpoints.messages import MessagesEndpoint
 from api.endpoints.responses import ResponsesEndpoint
 from api.provider import relayed
+from api.translated import translates
 from keys.lookup import KeyRecord, TeamRecord
 from routing.deployments import attempt_order
-from routing.explain import ANTHROPIC, DIRECT, LITELLM, as_dict, explain, explanation_lines, host_of
+from routing.explain import ANTHROPIC, DIRECT, LITELLM, TRANSLATED, as_dict, explain, explanation_lines, host_of
 from routing.policy import ModelPolicy, PolicySnapshot
 from routing.resolver import Route
 
@@ -47,9 +48,9 @@ def team(models: list[str] | None = None) -> TeamRecord:
 
 
 def run(snap: PolicySnapshot, name: str, *, key_record=None, team_record=None, cooldowns=None, direct_relay=True,
-        unserved=None):  # fmt: skip
+        unserved=None, translated_path=True):  # fmt: skip
     return explain(snap, model_name=name, key=key_record, team=team_record, cooldowns=cooldowns or {}, now=NOW,
-                   direct_relay=direct_relay, unserved=unserved)  # fmt: skip
+                   direct_relay=direct_relay, unserved=unserved, translated_path=translated_path)  # fmt: skip
 
 
 GPT = model("gpt-4o", max_tokens=500)
@@ -150,12 +151,16 @@ PATH_CASES = {
 
 @pytest.mark.parametrize("case", list(PATH_CASES))
 @pytest.mark.parametrize("direct_relay", [True, False])
-def test_the_path_is_the_one_each_endpoint_takes(case, direct_relay, settings) -> None:
+@pytest.mark.parametrize("translated_path", [True, False])
+def test_the_path_is_the_one_each_endpoint_takes(case, direct_relay, translated_path, settings) -> None:
     settings.LLMPROXY_DIRECT_RELAY = direct_relay
+    settings.LLMPROXY_TRANSLATED_PATH = translated_path
     policy = model("m", PATH_CASES[case])
-    chat, responses, messages = run(snapshot(policy), "m", direct_relay=direct_relay).deployments[0].paths
+    chat, responses, messages = run(snapshot(policy), "m", direct_relay=direct_relay,
+                                    translated_path=translated_path).deployments[0].paths  # fmt: skip
     route = Route(requested_model="m", model=policy, params={})
     assert (chat.path == DIRECT) == relayed(policy), chat
+    assert (chat.path == TRANSLATED) == translates(route), chat
     assert (responses.path == DIRECT) == ResponsesEndpoint().relays(route), responses
     assert (messages.path == ANTHROPIC) == MessagesEndpoint().relays(route), messages
     assert LITELLM in {chat.path, responses.path, messages.path} or policy.provider == "openai"
@@ -168,7 +173,9 @@ def test_the_reason_for_the_path() -> None:
     assert reasons["openai, use_litellm"] == "the deployment is set to use LiteLLM"
     assert "hosted_vllm" in reasons["vllm at its base"] and "own API base" in reasons["vllm at its base"]
     assert reasons["openai_like, no base"] == "openai_like without an API base is never relayed to OpenAI"
-    assert reasons["anthropic"] == "anthropic does not speak OpenAI's wire format"
+    assert reasons["anthropic"].startswith("LiteLLM's anthropic configuration translates the request")
+    translation_off = run(snapshot(model("m", PATH_CASES["anthropic"])), "m", translated_path=False)
+    assert translation_off.deployments[0].paths[0].reason == "the translated path is off (LLMPROXY_TRANSLATED_PATH)"
     off = run(snapshot(model("m", PATH_CASES["openai"])), "m", direct_relay=False).deployments[0].paths[0]
     assert off.reason == "the direct relay is off (LLMPROXY_DIRECT_RELAY)"
 
