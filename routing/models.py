@@ -1,4 +1,5 @@
 import re
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -6,6 +7,20 @@ from django.db import models
 
 from routing.provider_keys import provider_key_var_refusal
 from routing.providers import needs_api_base, resolve_provider
+
+
+def optional_text(
+    max_length: int, field_class: type[models.CharField] = models.CharField, **options: Any
+) -> models.CharField:
+    """Text the admin may leave empty, stored as "" (never NULL)."""
+    return field_class(max_length=max_length, blank=True, default="", **options)
+
+
+def optional_count(
+    field_class: type[models.IntegerField] = models.PositiveIntegerField, **options: Any
+) -> models.IntegerField:
+    """A whole number of at least 1, or empty (NULL): no cap, no limit."""
+    return field_class(null=True, blank=True, validators=[MinValueValidator(1)], **options)
 
 
 class PolicyVersion(models.Model):
@@ -20,12 +35,7 @@ class AllowedModel(models.Model):
     name = models.CharField(
         max_length=200, unique=True, help_text="The model id clients send, e.g. gpt-4o-mini or claude-sonnet."
     )
-    max_tokens = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Cap on output tokens per request, e.g. 4096. Empty: no cap.",
-    )
+    max_tokens = optional_count(help_text="Cap on output tokens per request, e.g. 4096. Empty: no cap.")
     num_retries = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
@@ -33,32 +43,24 @@ class AllowedModel(models.Model):
         help_text="Retries before the first byte (LiteLLM), e.g. 2. Empty: the default.",
     )
     enabled = models.BooleanField(default=True)
-    max_n = models.PositiveSmallIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
+    max_n = optional_count(
+        models.PositiveSmallIntegerField,
         verbose_name="Most choices (n)",
         help_text="Most choices (n) one request may ask for, e.g. 1. Empty: what the provider allows.",
     )
-    refused_params = models.CharField(
-        max_length=500,
-        blank=True,
-        default="",
+    refused_params = optional_text(
+        500,
         verbose_name="Refused parameters",
         help_text="Comma-separated request fields refused for this model with a 400, "
         "e.g. service_tier, web_search_options, audio (fields that change the price).",
     )
-    fallbacks = models.CharField(
-        max_length=1000,
-        blank=True,
-        default="",
+    fallbacks = optional_text(
+        1000,
         help_text="Comma-separated models (or aliases) tried in order when every deployment of this one fails, "
         "e.g. gpt-4o-mini, claude-haiku.",
     )
-    context_window_fallbacks = models.CharField(
-        max_length=1000,
-        blank=True,
-        default="",
+    context_window_fallbacks = optional_text(
+        1000,
         verbose_name="Context window fallbacks",
         help_text="Comma-separated models (or aliases) tried in order when the provider reports that the request "
         "exceeds the context window, e.g. gpt-4.1.",
@@ -125,31 +127,24 @@ class Deployment(models.Model):
     """One place that serves a model: a provider, its base URL, its key variable. A model has one or more."""
 
     model = models.ForeignKey(AllowedModel, on_delete=models.CASCADE, related_name="deployments")
-    name = models.CharField(
-        max_length=100,
-        blank=True,
-        default="",
+    name = optional_text(
+        100,
         help_text="A label for logs and the admin, e.g. azure-eastus. Empty: the model's name and the id.",
     )
-    litellm_model = models.CharField(
-        max_length=200,
-        blank=True,
-        default="",
+    litellm_model = optional_text(
+        200,
         verbose_name="LiteLLM model",
         help_text="LiteLLM model string, e.g. openai/gpt-4o or anthropic/claude-sonnet-4-5. Empty: the name.",
     )
-    api_base = models.URLField(
-        max_length=500,
-        blank=True,
-        default="",
+    api_base = optional_text(
+        500,
+        models.URLField,
         verbose_name="API base",
         help_text="Provider base URL if not the default, e.g. https://my-vllm.internal:8000/v1 or "
         "https://myorg.openai.azure.com.",
     )
-    api_key_env = models.CharField(
-        max_length=100,
-        blank=True,
-        default="",
+    api_key_env = optional_text(
+        100,
         verbose_name="Provider key variable",
         help_text="NAME of the environment variable that holds the provider key (never the key itself), "
         "e.g. OPENAI_API_KEY.",
@@ -166,10 +161,8 @@ class Deployment(models.Model):
         verbose_name="Use LiteLLM",
         help_text="Always call through LiteLLM, even for an OpenAI-compatible provider that would be relayed directly.",
     )
-    resolved_provider = models.CharField(
-        max_length=64,
-        blank=True,
-        default="",
+    resolved_provider = optional_text(
+        64,
         editable=False,
         verbose_name="provider",
         help_text="Worked out on save: workers never ask LiteLLM.",
@@ -183,17 +176,11 @@ class Deployment(models.Model):
         default=0,
         help_text="Lower is tried first (e.g. 0 before 1); a higher one serves only when every lower one fails.",
     )
-    rpm = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
+    rpm = optional_count(
         verbose_name="RPM",
         help_text="Most requests a minute it is sent (its quota), e.g. 500. Empty: no limit.",
     )
-    tpm = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
+    tpm = optional_count(
         verbose_name="TPM",
         help_text="Most tokens a minute it is sent (its quota), e.g. 200000. Empty: no limit.",
     )

@@ -7,14 +7,11 @@ import pytest
 
 from keys.models import ApiKey
 from keys.services import create_api_key
+from tests.support.openai_gateway import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HELLO = [{"role": "user", "content": "hello"}]
-
-
-def client_for(gateway_url: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=20)
 
 
 def call(client: openai.OpenAI) -> None:

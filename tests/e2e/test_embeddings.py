@@ -6,16 +6,20 @@ Runs on both paths: the direct relay, and with LLMPROXY_DIRECT_RELAY=0 through l
 import base64
 import struct
 from decimal import Decimal
+from functools import partial
 
 import httpx
 import openai
 import pytest
 
 from tests.support.fake_embeddings import vector
+from tests.support.openai_gateway import assert_invalid_request, client_for, post_json
 from tests.support.request_log import logged_rows
 from tests.usage.conftest import wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+post = partial(post_json, path="/v1/embeddings")  # post(gateway_url, key, body)
 
 SMALL = "text-embedding-3-small"  # priced in LiteLLM's cost map: $0.02 per million input tokens
 SMALL_PRICE = Decimal("0.00000002")
@@ -34,14 +38,6 @@ def embedding_models(policy, fake_provider) -> None:
 @pytest.fixture
 def client(openai_client, embedding_models) -> openai.OpenAI:
     return openai_client
-
-
-def client_for(gateway_url: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=20)
-
-
-def post(gateway_url: str, key: str, body: dict) -> httpx.Response:
-    return httpx.post(f"{gateway_url}/v1/embeddings", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=20)
 
 
 def test_single_input(client, fake_provider):
@@ -185,11 +181,7 @@ def test_usage_rows_count_input_tokens_and_cost(client):
 )
 def test_bad_input_is_an_openai_shaped_400_naming_the_param(gateway_url, api_key, embedding_models, fake_provider,
                                                            body, param):  # fmt: skip
-    response = post(gateway_url, api_key, body)
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+    assert_invalid_request(post(gateway_url, api_key, body), param)
     assert fake_provider.requests == []
 
 

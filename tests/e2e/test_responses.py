@@ -6,6 +6,7 @@ litellm.aresponses; the Claude models always go through LiteLLM's Responses brid
 
 import time
 from decimal import Decimal
+from functools import partial
 
 import httpx
 import openai
@@ -13,10 +14,13 @@ import orjson
 import pytest
 
 from tests.support.fake_wire import STREAM_ERROR_MESSAGE, TOOL_ARGUMENTS
+from tests.support.openai_gateway import assert_invalid_request, client_for, post_json
 from tests.support.request_log import rows_once_logged
 from tests.usage.conftest import wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+post = partial(post_json, path="/v1/responses")  # post(gateway_url, key, body)
 
 CLAUDE = "claude-sonnet-4-5"  # priced in LiteLLM's cost map: $3 / $15 per million input / output tokens
 PRICED = "mini-priced"  # openai/gpt-4o-mini: $0.15 / $0.60 per million, cached input $0.075
@@ -44,14 +48,6 @@ def responses_models(policy, fake_provider) -> None:
 @pytest.fixture
 def client(openai_client, responses_models) -> openai.OpenAI:
     return openai_client
-
-
-def client_for(gateway_url: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0, timeout=20)
-
-
-def post(gateway_url: str, key: str, body: dict) -> httpx.Response:
-    return httpx.post(f"{gateway_url}/v1/responses", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=20)
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
@@ -350,11 +346,7 @@ def test_fields_the_bridge_cannot_send_are_refused(client, fake_provider):
 )
 def test_bad_input_is_an_openai_shaped_400_naming_the_param(gateway_url, api_key, responses_models, fake_provider,
                                                            body, param):  # fmt: skip
-    response = post(gateway_url, api_key, body)
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+    assert_invalid_request(post(gateway_url, api_key, body), param)
     assert fake_provider.requests == []
 
 

@@ -2,20 +2,17 @@
 across two server processes (database counters and Redis), the tightest limit in the x-ratelimit headers, and one
 email to the team's admins when spend crosses the alert threshold."""
 
-import asyncio
 import time
-import uuid
 
-import httpx
 import openai
 import pytest
 
 from tests.e2e.test_teams import HELLO, ask, client, cost_of_one_request, make_team, priced_model, team_key, usd
-from tests.support.server_process import GatewayProcess
 from tests.usage.conftest import (  # noqa: F401  (fixtures)
+    burst,
     limit_backend,
-    redis_url,
     subprocess_database_url,
+    two_gateways,
     wait_for_minute_window,
 )
 
@@ -44,28 +41,10 @@ def test_a_team_rpm_is_exact_across_two_processes_and_the_teams_keys(subprocess_
     team = make_team("research", rpm_limit=9)
     keys = [team_key("research-a", team), team_key("research-b", team)]
     outsider = create_api_key(name="outsider").plaintext
-    env = {"REDIS_URL": ""}
-    if backend == "redis":
-        env = {"REDIS_URL": redis_url(), "LLMPROXY_REDIS_PREFIX": f"llmproxy-test-{uuid.uuid4().hex}:"}
-    servers = [GatewayProcess(subprocess_database_url, **env).start() for _ in range(2)]
-    try:
-        wait_for_minute_window()
-
-        async def burst() -> list[httpx.Response]:
-            async with httpx.AsyncClient(timeout=30) as http:
-                return await asyncio.gather(*(
-                    http.post(f"{servers[i % 2].url}/v1/chat/completions",
-                              json={"model": "gpt-4o-mini", "messages": HELLO},
-                              headers={"Authorization": f"Bearer {keys[(i // 2) % 2]}"})
-                    for i in range(32)
-                ))  # fmt: skip
-
-        responses = asyncio.run(burst())
+    with two_gateways(subprocess_database_url, backend) as servers:
+        responses = burst(servers, keys, 32)
         outsiders = [client(server.url, outsider).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
                      for server in servers]  # fmt: skip
-    finally:
-        for server in servers:
-            server.stop()
     statuses = [response.status_code for response in responses]
     assert statuses.count(200) == 9, statuses
     assert statuses.count(429) == 23

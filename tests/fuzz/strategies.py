@@ -1,7 +1,13 @@
-"""Hypothesis strategies for bad (and some good) chat requests: shapes, wrong types, unicode, nulls, extra fields."""
+"""Hypothesis strategies for bad (and some good) chat requests: shapes, wrong types, unicode, nulls, extra fields.
+
+`bodies`, `one_wrong` and `request_bodies` build the same kinds of bodies for the other endpoints' tests.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
 from api.schemas import CONTROL_FIELDS
 
@@ -25,6 +31,61 @@ json_values = st.recursive(
 )
 words = st.text(max_size=40)  # any unicode but lone surrogates (which JSON cannot carry as UTF-8)
 names = st.from_regex(r"[a-z_]{1,12}", fullmatch=True)
+
+
+def bodies(required: dict[str, SearchStrategy], optional: dict[str, SearchStrategy]) -> SearchStrategy[dict]:
+    """Valid bodies: every required field and any of the optional ones."""
+    return st.builds(
+        lambda required, optional: {**required, **optional},
+        st.fixed_dictionaries(required),
+        st.fixed_dictionaries({}, optional=optional),
+    )
+
+
+ItemBreaker = Callable[[st.DrawFn, list, object], None]  # breaks one item of a list field with the bad value
+
+
+def remove_or_set(draw: st.DrawFn, target: dict, key: str, bad: object) -> None:
+    if draw(st.booleans()):
+        target.pop(key, None)
+    else:
+        target[key] = bad
+
+
+@st.composite
+def one_wrong(
+    draw: st.DrawFn, valid: SearchStrategy[dict], places: Sequence[str], inside: Mapping[str, ItemBreaker]
+) -> dict:
+    """A valid body with one thing wrong: a field replaced, removed or added (an unknown or a control field), or,
+    for a non-empty list field named in `inside`, sometimes one of its items broken instead."""
+    body = draw(valid)
+    place = draw(st.sampled_from(places))
+    bad = draw(json_values)
+    if place == "control":
+        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
+    elif place == "unknown":
+        body[draw(st.text(max_size=12))] = bad
+    elif place in inside and isinstance(body.get(place), list) and body[place] and draw(st.booleans()):
+        inside[place](draw, body[place], bad)
+    elif draw(st.booleans()) and place in body:
+        del body[place]
+    else:
+        body[place] = bad
+    return body
+
+
+def request_bodies(
+    valid: SearchStrategy[dict], places: Sequence[str], inside: Mapping[str, ItemBreaker] | None = None
+) -> SearchStrategy[dict]:
+    """Valid bodies, bodies with one thing wrong (twice as often) and bodies of known fields with any values."""
+    inside = inside or {}
+    return (
+        valid
+        | one_wrong(valid, places, inside)
+        | one_wrong(valid, places, inside)
+        | st.dictionaries(st.sampled_from(places), json_values)
+    )
+
 
 # Valid values, field by field.
 text_part = st.fixed_dictionaries({"type": st.just("text"), "text": words})
@@ -73,48 +134,28 @@ VALID_FIELDS = {
     "metadata": st.dictionaries(names, words, max_size=2),
     "top_k": st.integers(0, 100),
 }
-valid_bodies = st.builds(
-    lambda required, optional: {**required, **optional},
-    st.fixed_dictionaries(
-        {"model": st.sampled_from(MODELS[:3]), "messages": st.lists(message, min_size=1, max_size=3)}
-    ),
-    st.fixed_dictionaries({}, optional=VALID_FIELDS),
+valid_bodies = bodies(
+    {"model": st.sampled_from(MODELS[:3]), "messages": st.lists(message, min_size=1, max_size=3)}, VALID_FIELDS
 )
-
 # One thing wrong: a field replaced, removed or added; a message, a part or a tool broken.
 PLACES = ["model", "messages", *VALID_FIELDS, "unknown", "control"]
 
 
-@st.composite
-def one_wrong(draw: st.DrawFn) -> dict:
-    body = draw(valid_bodies)
-    place = draw(st.sampled_from(PLACES))
-    bad = draw(json_values)
-    if place == "control":
-        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
-    elif place == "unknown":
-        body[draw(st.text(max_size=12))] = bad
-    elif place == "messages" and draw(st.booleans()):
-        target = body["messages"][draw(st.integers(0, len(body["messages"]) - 1))]
-        key = draw(st.sampled_from(["role", "content", "tool_call_id", "tool_calls", "function_call", "name"]))
-        if isinstance(target.get("content"), list) and target["content"] and draw(st.booleans()):
-            target = target["content"][0]
-            key = draw(st.sampled_from(["type", "text"]))
-        if draw(st.booleans()):
-            target.pop(key, None)
-        else:
-            target[key] = bad
-    elif place == "tools" and body.get("tools") and draw(st.booleans()):
-        target = body["tools"][0]["function"] if draw(st.booleans()) else body["tools"][0]
-        target[draw(st.sampled_from(["type", "function", "name", "parameters"]))] = bad
-    elif draw(st.booleans()) and place in body:
-        del body[place]
-    else:
-        body[place] = bad
-    return body
+def break_a_message(draw: st.DrawFn, messages: list, bad: object) -> None:
+    target = messages[draw(st.integers(0, len(messages) - 1))]
+    key = draw(st.sampled_from(["role", "content", "tool_call_id", "tool_calls", "function_call", "name"]))
+    if isinstance(target.get("content"), list) and target["content"] and draw(st.booleans()):
+        target = target["content"][0]
+        key = draw(st.sampled_from(["type", "text"]))
+    remove_or_set(draw, target, key, bad)
 
 
-chat_bodies = valid_bodies | one_wrong() | one_wrong() | st.dictionaries(st.sampled_from(PLACES), json_values)
+def break_a_tool(draw: st.DrawFn, tools: list, bad: object) -> None:
+    target = tools[0]["function"] if draw(st.booleans()) else tools[0]
+    target[draw(st.sampled_from(["type", "function", "name", "parameters"]))] = bad
+
+
+chat_bodies = request_bodies(valid_bodies, PLACES, {"messages": break_a_message, "tools": break_a_tool})
 
 
 @st.composite
@@ -156,40 +197,14 @@ EMBEDDING_FIELDS = {
     "dimensions": st.integers(1, 1536),
     "user": words,
 }
-valid_embedding_bodies = st.builds(
-    lambda required, optional: {**required, **optional},
-    st.fixed_dictionaries(
-        {
-            "model": st.sampled_from(EMBEDDING_MODELS[:2]),
-            "input": embedding_input,
-        }
-    ),
-    st.fixed_dictionaries({}, optional=EMBEDDING_FIELDS),
+valid_embedding_bodies = bodies(
+    {"model": st.sampled_from(EMBEDDING_MODELS[:2]), "input": embedding_input}, EMBEDDING_FIELDS
 )
 EMBEDDING_PLACES = ["model", "input", *EMBEDDING_FIELDS, "unknown", "control"]
 
 
-@st.composite
-def one_wrong_embedding(draw: st.DrawFn) -> dict:
-    body = draw(valid_embedding_bodies)
-    place = draw(st.sampled_from(EMBEDDING_PLACES))
-    bad = draw(json_values)
-    if place == "control":
-        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
-    elif place == "unknown":
-        body[draw(st.text(max_size=12))] = bad
-    elif place == "input" and isinstance(body["input"], list) and draw(st.booleans()):
-        body["input"][draw(st.integers(0, len(body["input"]) - 1))] = bad  # one item wrong
-    elif draw(st.booleans()) and place in body:
-        del body[place]
-    else:
-        body[place] = bad
-    return body
+def break_an_input(draw: st.DrawFn, inputs: list, bad: object) -> None:
+    inputs[draw(st.integers(0, len(inputs) - 1))] = bad
 
 
-embedding_bodies = (
-    valid_embedding_bodies
-    | one_wrong_embedding()
-    | one_wrong_embedding()
-    | st.dictionaries(st.sampled_from(EMBEDDING_PLACES), json_values)
-)
+embedding_bodies = request_bodies(valid_embedding_bodies, EMBEDDING_PLACES, {"input": break_an_input})

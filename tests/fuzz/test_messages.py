@@ -6,16 +6,22 @@ import re
 import httpx
 import orjson
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
-from api.schemas import CONTROL_FIELDS
 from tests.fuzz.conftest import EXAMPLES, PROVIDER_STATUSES, TALLY, FuzzClient
-from tests.fuzz.strategies import CONTENT_TYPES, broken_copies, json_values, names, words
-from tests.fuzz.test_openapi import load_schema
+from tests.fuzz.strategies import (
+    CONTENT_TYPES,
+    bodies,
+    broken_copies,
+    json_values,
+    names,
+    remove_or_set,
+    request_bodies,
+    words,
+)
+from tests.fuzz.test_openapi import load_schema, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,46 +63,26 @@ VALID_FIELDS = {
     "thinking": st.sampled_from([{"type": "disabled"}, {"type": "enabled", "budget_tokens": 1024}]),
     "service_tier": st.sampled_from(["auto", "standard_only"]),
 }
-valid_bodies = st.builds(
-    lambda required, optional: {**required, **optional},
-    st.fixed_dictionaries(
-        {
-            "model": st.sampled_from(MODELS[:3]),
-            "max_tokens": st.integers(1, 2**31 - 1),
-            "messages": st.lists(message, min_size=1, max_size=3),
-        }
-    ),
-    st.fixed_dictionaries({}, optional=VALID_FIELDS),
+valid_bodies = bodies(
+    {
+        "model": st.sampled_from(MODELS[:3]),
+        "max_tokens": st.integers(1, 2**31 - 1),
+        "messages": st.lists(message, min_size=1, max_size=3),
+    },
+    VALID_FIELDS,
 )
 PLACES = ["model", "max_tokens", "messages", *VALID_FIELDS, "unknown", "control"]
 
 
-@st.composite
-def one_wrong(draw: st.DrawFn) -> dict:
-    body = draw(valid_bodies)
-    place = draw(st.sampled_from(PLACES))
-    bad = draw(json_values)
-    if place == "control":
-        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
-    elif place == "unknown":
-        body[draw(st.text(max_size=12))] = bad
-    elif place == "messages" and draw(st.booleans()):
-        target = body["messages"][draw(st.integers(0, len(body["messages"]) - 1))]
-        if isinstance(target["content"], list) and draw(st.booleans()):
-            target = target["content"][0]
-        key = draw(st.sampled_from(["role", "content", "type", "text", "input", "tool_use_id", "source"]))
-        if draw(st.booleans()):
-            target.pop(key, None)
-        else:
-            target[key] = bad
-    elif draw(st.booleans()) and place in body:
-        del body[place]
-    else:
-        body[place] = bad
-    return body
+def break_a_message(draw: st.DrawFn, messages: list, bad: object) -> None:
+    target = messages[draw(st.integers(0, len(messages) - 1))]
+    if isinstance(target["content"], list) and draw(st.booleans()):
+        target = target["content"][0]
+    key = draw(st.sampled_from(["role", "content", "type", "text", "input", "tool_use_id", "source"]))
+    remove_or_set(draw, target, key, bad)
 
 
-messages_bodies = valid_bodies | one_wrong() | one_wrong() | st.dictionaries(st.sampled_from(PLACES), json_values)
+messages_bodies = request_bodies(valid_bodies, PLACES, {"messages": break_a_message})
 
 
 def assert_anthropic_error(error: object) -> None:
@@ -159,19 +145,6 @@ def anthropic_shaped_errors(ctx, response, case) -> None:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_messages_against_its_openapi_schema(fuzz: FuzzClient, mode):
     operation = load_schema(fuzz)["/v1/messages"]["POST"]
-    session = requests.Session()
-    statuses: dict[int, int] = {}
-
-    @settings(max_examples=SCHEMA_EXAMPLES)
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def send_case(case):
-        response = case.call(base_url=fuzz.url, session=session, headers={"x-api-key": fuzz.api_key})
-        fuzz.sent += 1
-        TALLY.requests += 1
-        TALLY.statuses[response.status_code] += 1
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        case.validate_response(response, checks=[not_a_server_error, anthropic_shaped_errors])
-
-    send_case()
-    session.close()
+    statuses = run(fuzz, operation, mode, SCHEMA_EXAMPLES, headers={"x-api-key": fuzz.api_key},
+                   error_shape=anthropic_shaped_errors)  # fmt: skip
     assert fuzz.sent >= 1 and 500 not in statuses, statuses

@@ -1,5 +1,7 @@
 """Schemathesis against the gateway's own OpenAPI schema (/openapi.json), served by the live gateway."""
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 import requests
@@ -32,19 +34,22 @@ def load_schema(fuzz: FuzzClient):
     return schemathesis.openapi.from_dict(raw)
 
 
-def run(fuzz: FuzzClient, operation, mode: GenerationMode, examples: int) -> dict[int, int]:
+def run(fuzz: FuzzClient, operation, mode: GenerationMode, examples: int, *, headers: dict[str, str] | None = None,
+        error_shape: Callable = openai_shaped_errors) -> dict[int, int]:  # fmt: skip
+    """Sends the operation's generated cases (with `headers`, default the OpenAI Bearer key), checking every answer
+    for a 500 and every error for its `error_shape`; the count of each status."""
     session = requests.Session()
     statuses: dict[int, int] = {}
 
     @settings(max_examples=examples)
     @given(case=operation.as_strategy(generation_mode=mode))
     def send(case):
-        response = case.call(base_url=fuzz.url, session=session, headers=fuzz.auth)
+        response = case.call(base_url=fuzz.url, session=session, headers=headers or fuzz.auth)
         fuzz.sent += 1
         TALLY.requests += 1
         TALLY.statuses[response.status_code] += 1
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        case.validate_response(response, checks=[not_a_server_error, openai_shaped_errors])
+        case.validate_response(response, checks=[not_a_server_error, error_shape])
 
     send()
     session.close()

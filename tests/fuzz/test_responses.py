@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from api.schemas import CONTROL_FIELDS
 from tests.fuzz.conftest import EXAMPLES, FuzzClient
-from tests.fuzz.strategies import CONTENT_TYPES, broken_copies, json_values, names, words
+from tests.fuzz.strategies import CONTENT_TYPES, bodies, broken_copies, names, remove_or_set, request_bodies, words
 from tests.fuzz.test_openapi import OTHER_EXAMPLES, load_schema, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,38 +50,17 @@ FIELDS = {
     "parallel_tool_calls": st.booleans(),
     "include": st.just([]),
 }
-valid_bodies = st.builds(
-    lambda required, optional: {**required, **optional},
-    st.fixed_dictionaries({"model": st.sampled_from(MODELS[:3]), "input": words | items}),
-    st.fixed_dictionaries({}, optional=FIELDS),
-)
+valid_bodies = bodies({"model": st.sampled_from(MODELS[:3]), "input": words | items}, FIELDS)
 PLACES = ["model", "input", *FIELDS, "previous_response_id", "conversation", "background", "unknown", "control"]
 
 
-@st.composite
-def one_wrong(draw: st.DrawFn) -> dict:
-    body = draw(valid_bodies)
-    place = draw(st.sampled_from(PLACES))
-    bad = draw(json_values)
-    if place == "control":
-        body[draw(st.sampled_from(sorted(CONTROL_FIELDS)))] = bad
-    elif place == "unknown":
-        body[draw(st.text(max_size=12))] = bad
-    elif place == "input" and isinstance(body["input"], list) and body["input"] and draw(st.booleans()):
-        target = body["input"][draw(st.integers(0, len(body["input"]) - 1))]
-        key = draw(st.sampled_from(["role", "content", "type", "call_id", "name", "arguments", "output"]))
-        if draw(st.booleans()):
-            target.pop(key, None)
-        else:
-            target[key] = bad
-    elif draw(st.booleans()) and place in body:
-        del body[place]
-    else:
-        body[place] = bad
-    return body
+def break_an_item(draw: st.DrawFn, items: list, bad: object) -> None:
+    target = items[draw(st.integers(0, len(items) - 1))]
+    key = draw(st.sampled_from(["role", "content", "type", "call_id", "name", "arguments", "output"]))
+    remove_or_set(draw, target, key, bad)
 
 
-responses_bodies = valid_bodies | one_wrong() | one_wrong() | st.dictionaries(st.sampled_from(PLACES), json_values)
+responses_bodies = request_bodies(valid_bodies, PLACES, {"input": break_an_item})
 
 
 def test_responses_shaped_bodies(fuzz: FuzzClient):

@@ -9,19 +9,11 @@ address would for hosts on a real network.
 """
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
 
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(Exception):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(Exception):
-        writer.close()
+from tests.support.tcp_proxy import pipe
 
 
 def forwarder(target_host: str, target_port: int):

@@ -69,7 +69,28 @@ async def answer_control(provider: "FakeProvider", method: str, path: str, body:
     await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
-class FakeProviderProcess:
+class FakeProviderAddress:
+    """Where a fake provider, in this process or another, answers once started (port 0 until then)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        if not self.port:
+            raise RuntimeError("the fake provider has no port until it is started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        return self.url
+
+
+class FakeProviderProcess(FakeProviderAddress):
     """A standalone fake provider (`python -m tests.support.fake_provider --port 0`) with FakeProvider's surface."""
 
     def __init__(self) -> None:
@@ -79,20 +100,6 @@ class FakeProviderProcess:
         self._stream_chunks: int | None = None
         self._http: httpx.Client | None = None
         self.log_file = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (lives as long as this object)
-
-    @property
-    def url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the fake provider has no port until it is started")
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def openai_base(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base(self) -> str:
-        return self.url
 
     def log(self) -> str:
         self.log_file.seek(0)

@@ -86,7 +86,7 @@ import orjson
 import uvicorn
 
 from tests.support import fake_wire as wire
-from tests.support.fake_control import CONTROL_PREFIX, answer_control
+from tests.support.fake_control import CONTROL_PREFIX, FakeProviderAddress, answer_control
 from tests.support.fake_exchange import Exchange, Interrupted, Receive, Send
 from tests.support.fake_formats import wire_formats
 from tests.support.fake_responses import ResponsesApi
@@ -126,7 +126,7 @@ def make_fault(kind: str, options: dict[str, Any]) -> Fault:
     return Fault(kind, **{name: value for name, value in options.items() if value is not None})
 
 
-class FakeProvider:
+class FakeProvider(FakeProviderAddress):
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host, self.port = host, port
         self.requests: list[RecordedRequest] = []
@@ -144,20 +144,6 @@ class FakeProvider:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the fake provider has no port until it is started")
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def openai_base(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base(self) -> str:
-        return self.url
 
     @property
     def last_request(self) -> RecordedRequest:

@@ -17,14 +17,12 @@ POST). Each request gets its own connection to a host (`option http-server-close
 connection to a host that has just died, so a host that dies fails exactly the requests it had accepted.
 """
 
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from tests.support.live_server import free_port
+from tests.support.daemon import Daemon
 
 CHECK_INTERVAL_MS = 200
 
@@ -67,18 +65,18 @@ def haproxy_config(servers: dict[str, str], *, port: int, stats_socket: Path, li
     return "\n".join(lines) + "\n"
 
 
-class Haproxy:
+class Haproxy(Daemon):
+    name = "haproxy"
+
     def __init__(self, servers: dict[str, str], *, ready_path: str | None = "/healthz/ready",
                  live_path: str = "/healthz/live") -> None:  # fmt: skip
+        super().__init__()
         self.servers = servers
         self.ready_path, self.live_path = ready_path, live_path
-        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.directory = Path(tempfile.mkdtemp(prefix="llmproxy-haproxy-"))
         self.stats_socket = self.directory / "admin.sock"
         self.config = self.directory / "haproxy.cfg"
         self.log_file = (self.directory / "haproxy.log").open("w+")
-        self.process: subprocess.Popen | None = None
 
     @property
     def primary(self) -> str:
@@ -86,7 +84,7 @@ class Haproxy:
         return "ready" if self.ready_path else "live"
 
     def start(self, timeout: float = 20) -> "Haproxy":
-        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        binary = self.binary()
         self.config.write_text(haproxy_config(self.servers, port=self.port, stats_socket=self.stats_socket,
                                               live_path=self.live_path, ready_path=self.ready_path))  # fmt: skip
         subprocess.run([binary, "-c", "-q", "-f", str(self.config)], check=True, capture_output=True, text=True)
@@ -143,18 +141,5 @@ class Haproxy:
         return self.log_file.read()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop()
         self.log_file.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> "Haproxy":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

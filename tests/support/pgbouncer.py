@@ -10,26 +10,23 @@ Authentication is `trust` for the one user the tests use (postgres), as the mach
 
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 
-from tests.support.live_server import free_port
+from tests.support.daemon import Daemon
 
 
-class PgBouncer:
+class PgBouncer(Daemon):
+    name = "pgbouncer"
+
     def __init__(self, server_host: str, server_port: int, *, pool_size: int = 3, user: str = "postgres") -> None:
+        super().__init__()
         self.server = (server_host, server_port)
         self.pool_size = pool_size
         self.user = user
-        self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="llmproxy-pgbouncer-"))
         self.log_path = self.directory / "pgbouncer.log"
-        self.process: subprocess.Popen | None = None
 
     def config(self) -> str:
         host, port = self.server
@@ -53,7 +50,7 @@ pidfile = {self.directory / "pgbouncer.pid"}
     def start(self, timeout: float = 15) -> "PgBouncer":
         (self.directory / "userlist.txt").write_text(f'"{self.user}" ""\n')
         (self.directory / "pgbouncer.ini").write_text(self.config())
-        command = [shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"]
+        command = [self.binary()]
         if os.geteuid() == 0:
             account = pwd.getpwnam(self.user)
             for path in (self.directory, *self.directory.iterdir()):
@@ -87,19 +84,3 @@ pidfile = {self.directory / "pgbouncer.pid"}
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> "PgBouncer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

@@ -1,11 +1,16 @@
+import asyncio
 import os
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import httpx
 import pytest
 import redis
 
 from tests.conftest import database_url_for_subprocess
+from tests.support.server_process import GatewayProcess
 
 
 def wait_for_rows(count: int, timeout: float = 10.0) -> list:
@@ -62,6 +67,37 @@ def wait_for_minute_window(margin: float = 15.0) -> None:
     seconds = time.time() % 60
     if seconds > 60 - margin:
         time.sleep(60 - seconds + 0.2)
+
+
+@contextmanager
+def two_gateways(database_url: str, backend: str) -> Iterator[list[GatewayProcess]]:
+    """Two gateway processes sharing the database and, for backend "redis", one Redis (under a fresh prefix) for
+    their limit counters; yielded early enough in a minute window for a burst."""
+    env = {"REDIS_URL": ""}
+    if backend == "redis":
+        env = {"REDIS_URL": redis_url(), "LLMPROXY_REDIS_PREFIX": f"llmproxy-test-{uuid.uuid4().hex}:"}
+    servers = [GatewayProcess(database_url, **env).start() for _ in range(2)]
+    try:
+        wait_for_minute_window()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def burst(servers: Sequence[GatewayProcess], keys: Sequence[str], count: int) -> list[httpx.Response]:
+    """`count` chat requests sent at once, alternating between the servers, and between the keys every two."""
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(*(
+                http.post(f"{servers[i % len(servers)].url}/v1/chat/completions",
+                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi there"}]},
+                          headers={"Authorization": f"Bearer {keys[(i // len(servers)) % len(keys)]}"})
+                for i in range(count)
+            ))  # fmt: skip
+
+    return asyncio.run(send_all())
 
 
 def counter_value(bucket: str) -> int | None:

@@ -11,8 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.server_process import GatewayProcess
-from tests.usage.conftest import counter_value, redis_url, wait_for_minute_window
+from tests.usage.conftest import burst, counter_value, redis_url, two_gateways, wait_for_minute_window
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -190,26 +189,8 @@ def test_a_rebuilt_team_budget_counts_every_key_of_the_team(transactional_db, ki
 @pytest.mark.parametrize("backend", ["database", "redis"])
 def test_two_processes_let_exactly_the_team_rpm_through(subprocess_database_url, policy, backend):
     keys = team_keys("left", "right", team={"rpm_limit": 9})
-    env = {"REDIS_URL": redis_url()} if backend == "redis" else {"REDIS_URL": ""}
-    if backend == "redis":
-        env["LLMPROXY_REDIS_PREFIX"] = f"llmproxy-test-{uuid.uuid4().hex}:"
-    servers = [GatewayProcess(subprocess_database_url, **env).start() for _ in range(2)]
-    try:
-        wait_for_minute_window()
-
-        async def burst() -> list[httpx.Response]:
-            async with httpx.AsyncClient(timeout=30) as http:
-                return await asyncio.gather(*(
-                    http.post(f"{servers[i % 2].url}/v1/chat/completions",
-                              json={"model": "gpt-4o-mini", "messages": HELLO},
-                              headers={"Authorization": f"Bearer {keys[(i // 2) % 2]}"})
-                    for i in range(30)
-                ))  # fmt: skip
-
-        responses = asyncio.run(burst())
-    finally:
-        for server in servers:
-            server.stop()
+    with two_gateways(subprocess_database_url, backend) as servers:
+        responses = burst(servers, keys, 30)
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 9, statuses
     assert statuses.count(429) == 21
