@@ -72,20 +72,16 @@ def policy_yaml(provider_port: int) -> str:
 
 
 def cases() -> list[EndpointCase]:
-    found = []
+    """The translated Anthropic chat rows first: the worker's peak memory is read after them (MEMORY_CHECKPOINT),
+    before any call goes through litellm.acompletion or its adapters."""
+    found = [anthropic_chat_case("translated", "", stream) for stream in (False, True)]
     for label, suffix in (("direct", ""), ("through LiteLLM", "-litellm")):
         found.append(EndpointCase(f"embeddings ({label})", "/v1/embeddings", f"bench-embed{suffix}",
                                   {"model": f"bench-embed{suffix}", "input": EMBEDDING_INPUT}, False))  # fmt: skip
     for label, suffix in (("native relay", ""), ("LiteLLM's Anthropic adapter", "-litellm")):
         body = {"model": f"bench-claude{suffix}", "max_tokens": 256, "messages": MESSAGES, "stream": True}
         found.append(EndpointCase(f"messages stream ({label})", "/v1/messages", f"bench-claude{suffix}", body, True))
-    for stream in (False, True):
-        for label, suffix in (("translated", ""), ("litellm.acompletion", "-litellm")):
-            model = f"bench-claude-chat{suffix}"
-            kind = "20-chunk stream" if stream else "json"
-            body = {"model": model, "messages": MESSAGES, "max_tokens": 256}
-            found.append(EndpointCase(f"chat, Anthropic model, {kind} ({label})", "/v1/chat/completions", model,
-                                      body, stream))  # fmt: skip
+    found += [anthropic_chat_case("litellm.acompletion", "-litellm", stream) for stream in (False, True)]
     for label, model in (
         ("1 deployment", "bench-one"),
         ("3 deployments, the first dead: every call fails over", "bench-ha"),
@@ -93,6 +89,16 @@ def cases() -> list[EndpointCase]:
         body = {"model": model, "messages": MESSAGES}
         found.append(EndpointCase(f"chat ({label})", "/v1/chat/completions", model, body, False))
     return found
+
+
+MEMORY_CHECKPOINT = 2  # cases run before the worker's peak memory is read: the translated Anthropic chat rows
+
+
+def anthropic_chat_case(label: str, suffix: str, stream: bool) -> EndpointCase:
+    model = f"bench-claude-chat{suffix}"
+    kind = "20-chunk stream" if stream else "json"
+    body = {"model": model, "messages": MESSAGES, "max_tokens": 256}
+    return EndpointCase(f"chat, Anthropic model, {kind} ({label})", "/v1/chat/completions", model, body, stream)
 
 
 def table_header() -> list[str]:

@@ -28,6 +28,8 @@ BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say he
 DIRECT_BODY = {**BODY, "model": "fake-bench-model"}  # the same request as the gateway sends it to the provider
 TEAM_ROW = "team limits"  # a key without limits in a team with rpm+tpm+budget
 TEAM_TARGET_CPU_MS = 0.5
+TRANSLATED_TARGET_CPU_MS = {"json": 4.0, "stream": 8.0}  # issue 14, for an Anthropic chat model
+TRANSLATED_TARGET_RSS_MIB = 295
 ROUNDS = 3  # each key's row of the main table is measured in this many alternating rounds (medians)
 
 
@@ -245,16 +247,29 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-async def endpoint_table(gateway_pid: int, key: str, scale: float) -> list[str]:
+async def endpoint_table(gateway_pid: int, key: str, scale: float) -> tuple[list[str], list[str]]:
+    """The second table, and the translated Anthropic rows against issue 14's targets (CPU and peak memory)."""
     lines = endpoints.table_header()
+    verdicts = [f"\nAnthropic chat on the translated path (targets: ≤ {TRANSLATED_TARGET_CPU_MS['json']} CPU ms per "
+                f"request, ≤ {TRANSLATED_TARGET_CPU_MS['stream']} per 20-chunk stream, peak RSS ≤ "
+                f"{TRANSLATED_TARGET_RSS_MIB} MiB):"]  # fmt: skip
     headers = {"Authorization": f"Bearer {key}"}
-    for case in endpoints.cases():
+    for number, case in enumerate(endpoints.cases(), start=1):
         for concurrency, total in ((1, 200), (16, 1000)):
             result = await measure(case.label, f"http://127.0.0.1:{GATEWAY_PORT}{case.path}", headers, gateway_pid,
                                    concurrency=concurrency, total=max(50, int(total * scale)), stream=case.stream,
                                    body=case.body)  # fmt: skip
             lines.append(endpoints.table_row(case, concurrency, result))
-    return lines
+            if number <= endpoints.MEMORY_CHECKPOINT:
+                target = TRANSLATED_TARGET_CPU_MS["stream" if case.stream else "json"]
+                verdict = "ok" if result["cpu_ms"] <= target and not result["failures"] else "OVER"
+                verdicts.append(f"  {case.label} c={concurrency}: {result['cpu_ms']:.2f} CPU ms {verdict}")
+        if number == endpoints.MEMORY_CHECKPOINT:
+            peak = rss_mib(gateway_pid)
+            verdict = "ok" if peak <= TRANSLATED_TARGET_RSS_MIB else "OVER"
+            verdicts.append(f"  peak RSS of the worker after these rows (LiteLLM loaded, no acompletion call yet): "
+                            f"{peak:.0f} MiB {verdict}")  # fmt: skip
+    return lines, verdicts
 
 
 def main() -> None:
@@ -278,7 +293,7 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         gateway = start_gateway({**env, "LLMPROXY_COOLDOWN_FAILURES": "1000000000"})  # failover rows: see endpoints.py
         wait_until_up(f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
-        endpoint_lines = asyncio.run(endpoint_table(gateway.pid, keys.plain, scale))
+        endpoint_lines, translated_lines = asyncio.run(endpoint_table(gateway.pid, keys.plain, scale))
         stop(gateway)
         pair = {name: start_gateway(telemetry_env, metrics_cost.PORTS[name])
                 for name, telemetry_env in metrics_cost.environments(env, WORK).items()}  # fmt: skip
@@ -303,6 +318,7 @@ def main() -> None:
     print("\nOther endpoints, key without limits (a new worker with LiteLLM loaded; CPU ms/req on the direct path and")
     print("through LiteLLM for the same call):\n")
     print("\n".join(endpoint_lines))
+    print("\n".join(translated_lines))
     print("\nMetrics on (multiprocess files) vs off, tracing off in both; two workers measured in alternating rounds,")
     print("medians of 3, key without limits:\n")
     print("\n".join(telemetry_lines))
