@@ -8,10 +8,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.connection import HiredisRespSerializer
 
 from llmproxy_site.dbthread import run_in_db_thread
 
@@ -187,6 +189,21 @@ def refusal(admission: Admission, used: list[Used]) -> tuple[str, int] | None:
     return None
 
 
+class HiredisPacking:
+    """redis-py packs an asyncio client's commands in Python (~40 µs for an admission's 16 arguments) while its sync
+    client uses hiredis's C packer when hiredis is installed (it is pinned here): this packs with hiredis too."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return self._serializer.pack(*args)
+
+
+def with_hiredis_packing(connection_class: type) -> type:
+    """The pool's connection class (TCP, TLS or Unix socket, as the URL says), packing with hiredis."""
+    return type(f"Hiredis{connection_class.__name__}", (HiredisPacking, connection_class), {})
+
+
 REDIS_MAX_CONNECTIONS = 100  # per worker; more requests at once wait for a free connection (up to the timeout)
 REDIS_POOL_TIMEOUT_SECONDS = 5.0
 
@@ -203,6 +220,7 @@ class RedisCounters:
         pool = redis.BlockingConnectionPool.from_url(
             url, decode_responses=True, max_connections=max_connections, timeout=REDIS_POOL_TIMEOUT_SECONDS
         )
+        pool.connection_class = with_hiredis_packing(pool.connection_class)
         self._redis = redis.Redis(connection_pool=pool)
         self.prefix = prefix
         self._admit = self._redis.register_script(ADMIT_SCRIPT)

@@ -243,6 +243,9 @@ class LimitKeeper:
         counted for this request is given back once it does."""
         unsettled, self._unsettled = self._unsettled, []
         if unsettled:
+            if self._settle_timer is not None:  # nothing left for the batch: no wake-up for it
+                self._settle_timer.cancel()
+                self._settle_timer = None
             attempt = asyncio.ensure_future(self.counters.admit(admission, [u.settlement for u in unsettled]))
             attempt.add_done_callback(lambda done: self._after_settling(done, unsettled))
         else:
