@@ -13,7 +13,6 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
-from redis.connection import HiredisRespSerializer
 
 from llmproxy_site.dbthread import run_in_db_thread
 
@@ -189,19 +188,19 @@ def refusal(admission: Admission, used: list[Used]) -> tuple[str, int] | None:
     return None
 
 
-class HiredisPacking:
-    """redis-py packs an asyncio client's commands in Python (~40 µs for an admission's 16 arguments) while its sync
-    client uses hiredis's C packer when hiredis is installed (it is pinned here): this packs with hiredis too."""
-
-    _serializer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return self._serializer.pack(*args)
-
-
 def with_hiredis_packing(connection_class: type) -> type:
-    """The pool's connection class (TCP, TLS or Unix socket, as the URL says), packing with hiredis."""
-    return type(f"Hiredis{connection_class.__name__}", (HiredisPacking, connection_class), {})
+    """The pool's connection class (TCP, TLS or Unix socket, as the URL says), packing commands with hiredis's C
+    packer as redis-py's sync client does when hiredis is installed (pinned here); its asyncio client packs in Python
+    (~40 µs for an admission's 16 arguments). Imported here, not at the top: redis-py loads OpenTelemetry with it,
+    which a gateway without Redis must not pay (tests/telemetry/test_tracing.py)."""
+    from redis.connection import HiredisRespSerializer
+
+    serializer = HiredisRespSerializer()
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        return serializer.pack(*args)
+
+    return type(f"Hiredis{connection_class.__name__}", (connection_class,), {"pack_command": pack_command})
 
 
 REDIS_MAX_CONNECTIONS = 100  # per worker; more requests at once wait for a free connection (up to the timeout)
