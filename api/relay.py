@@ -218,13 +218,18 @@ def _error_message(raw: bytes) -> str:
     return scrub(str(message))[:2000]
 
 
-async def _status_error(response: aiohttp.ClientResponse, route: Route) -> GatewayError:
+async def error_body(response: aiohttp.ClientResponse) -> bytes:
+    """A refusal's body (empty if it cannot be read), the connection released either way."""
     try:
-        raw = await response.read()
+        return await response.read()
     except (TimeoutError, aiohttp.ClientError):
-        raw = b""
+        return b""
     finally:
         response.release()
+
+
+async def _status_error(response: aiohttp.ClientResponse, route: Route) -> GatewayError:
+    raw = await error_body(response)
     return error_for_status(response.status, _error_message(raw), model=route.requested_model,
                             retry_after=response.headers.get("Retry-After"))  # fmt: skip
 

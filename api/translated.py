@@ -38,7 +38,16 @@ from api.accounting import RequestAccount
 from api.errors import GatewayError
 from api.provider import litellm_module, provider_api_key
 from api.provider_errors import map_provider_exception
-from api.relay import EventLineTooLong, end_response, next_data_line, opening, relay, sse_lines, transport_error
+from api.relay import (
+    EventLineTooLong,
+    end_response,
+    error_body,
+    next_data_line,
+    opening,
+    relay,
+    sse_lines,
+    transport_error,
+)
 from routing.providers import TRANSLATED_PROVIDERS
 from routing.resolver import Route
 
@@ -198,12 +207,7 @@ async def send(route: Route, translation: Translation, account: RequestAccount, 
                stream: bool) -> aiohttp.ClientResponse:  # fmt: skip
     async def refusal(response: aiohttp.ClientResponse, route: Route) -> GatewayError:
         """The provider's error status and body through LiteLLM's error class and mapping, as acompletion's."""
-        try:
-            raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
-            raw = b""
-        finally:
-            response.release()
+        raw = await error_body(response)
         error = translation.config.get_error_class(error_message=raw.decode("utf-8", "replace"),
                                                    status_code=response.status, headers=response.headers)  # fmt: skip
         return provider_failure(error, route)

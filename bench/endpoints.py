@@ -36,13 +36,7 @@ def policy_yaml(provider_port: int) -> str:
     openai_base = f"http://127.0.0.1:{provider_port}/v1"
     anthropic_base = f"http://127.0.0.1:{provider_port}"
     lines = ["models:"]
-    for suffix, use_litellm in (("", "false"), ("-litellm", "true")):
-        lines += [
-            f"  bench-embed{suffix}:",
-            "    litellm_model: openai/text-embedding-3-small",
-            f"    api_base: {openai_base}",
-            f"    use_litellm: {use_litellm}",
-        ]
+    lines += on_both_paths("bench-embed", "openai/text-embedding-3-small", openai_base)
     lines += [
         "  bench-claude:",
         "    litellm_model: anthropic/claude-bench",
@@ -51,13 +45,7 @@ def policy_yaml(provider_port: int) -> str:
         "    litellm_model: openai/fake-bench-model",
         f"    api_base: {openai_base}",
     ]
-    for suffix, use_litellm in (("", "false"), ("-litellm", "true")):
-        lines += [
-            f"  bench-claude-chat{suffix}:",
-            "    litellm_model: anthropic/claude-bench",
-            f"    api_base: {anthropic_base}",
-            f"    use_litellm: {use_litellm}",
-        ]
+    lines += on_both_paths("bench-claude-chat", "anthropic/claude-bench", anthropic_base)
     lines += [
         "  bench-one:",  # the chat model of the first table, measured again in this worker for comparison
         "    litellm_model: openai/fake-bench-model",
@@ -69,6 +57,15 @@ def policy_yaml(provider_port: int) -> str:
         f"      - {{litellm_model: openai/fake-bench-model, api_base: '{openai_base}', priority: 1}}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def on_both_paths(name: str, litellm_model: str, api_base: str) -> list[str]:
+    """The policy lines of one model twice: `name` on the gateway's own path, `name-litellm` through LiteLLM."""
+    lines = []
+    for suffix, use_litellm in (("", "false"), ("-litellm", "true")):
+        lines += [f"  {name}{suffix}:", f"    litellm_model: {litellm_model}", f"    api_base: {api_base}",
+                  f"    use_litellm: {use_litellm}"]  # fmt: skip
+    return lines
 
 
 def cases() -> list[EndpointCase]:
